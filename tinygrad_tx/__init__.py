@@ -1,0 +1,33 @@
+"""tinygrad_tx: a small deep-learning engine with reverse-mode autograd on NumPy and CuPy."""
+from . import autograd
+from .autograd import enable_grad, no_grad, set_grad_enabled, is_grad_enabled
+from .creation import (arange, empty, empty_like, full, full_like, one_hot, ones, ones_like, rand, rand_like,
+                       randint, randint_like, randn, randn_like, tensor, zeros, zeros_like)
+from .dtype import bool_, float16, float32, float64, int32, int64
+from .random import get_rng_state, initial_seed, manual_seed, set_rng_state
+from .tensor import Tensor, cat, stack, where
+
+bool = bool_  # PyTorch spells it tinygrad_tx.bool
+half, float, double, long, int = float16, float32, float64, int64, int32
+
+
+def matmul(a, b):
+    return a.matmul(b)
+
+
+def _method(name):
+    def function(input, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+    function.__name__ = name
+    function.__doc__ = f"tinygrad_tx.{name}(x, ...) is x.{name}(...)."
+    return function
+
+
+# the PyTorch functional spellings: tinygrad_tx.exp(x) == x.exp()
+for _name in ("exp log sqrt rsqrt tanh sigmoid relu abs sin cos clamp maximum minimum sum mean var std max min "
+              "amax amin argmax argmin softmax log_softmax reshape permute transpose unsqueeze squeeze flatten "
+              "split chunk gather masked_fill tril triu topk multinomial sort logsumexp erf square").split():
+    globals()[_name] = _method(_name)
+del _name
+
+__version__ = "0.1.0"

@@ -1,0 +1,157 @@
+"""The backward pass: walk the graph from the outputs to the leaves in topological order.
+
+1. Count, for every node reachable from the outputs, how many edges point into it
+   (how many consumers will send it a gradient).
+2. Start from the outputs' nodes. Pop a node whose consumers have all reported, sum the
+   gradients they sent, call its backward, and send one gradient down each of its edges.
+3. At a leaf's AccumulateGrad node, add the gradient into `leaf.grad`.
+
+Both walks use an explicit stack, so a chain of 100,000 ops needs no recursion.
+"""
+from .function import AccumulateGrad
+from .grad_mode import enable_grad, no_grad
+
+
+def _count_dependencies(roots):
+    dependencies = {}
+    seen = set(roots)
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        for parent in node.next_functions:
+            if parent is None:
+                continue
+            dependencies[parent] = dependencies.get(parent, 0) + 1
+            if parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    return dependencies
+
+
+def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None):
+    """Propagate grad_outputs from outputs through the graph.
+
+    capture: optional {node: None} for autograd.grad(); the gradient arriving at each such node
+    is stored there instead of being accumulated into leaves' .grad.
+    Returns the capture dict.
+    """
+    roots = []
+    pending = {}  # node -> gradient summed so far
+    for output, grad in zip(outputs, grad_outputs):
+        node = output.grad_fn if output.grad_fn is not None else output._grad_accumulator()
+        if node not in pending:
+            roots.append(node)
+        _accumulate(pending, node, grad)
+    dependencies = _count_dependencies(roots)
+    needed = _nodes_leading_to(capture, roots, dependencies) if capture is not None else None
+    ready = [node for node in roots if dependencies.get(node, 0) == 0]
+    visit_order = []
+
+    with (enable_grad() if create_graph else no_grad()):
+        while ready:
+            node = ready.pop()
+            if node not in pending:  # every consumer sent None: nothing flows below here
+                _release_edges(node, dependencies, ready)
+                continue
+            grad = pending.pop(node)
+            visit_order.append(node)
+            if capture is not None and node in capture:
+                capture[node] = grad
+            if isinstance(node, AccumulateGrad):
+                if capture is None:
+                    _accumulate_into_leaf(node, grad, create_graph)
+                continue
+            if needed is not None and node not in needed:
+                _release_edges(node, dependencies, ready)
+                continue
+            grad = _run_tensor_hooks(node, grad, capture is None)
+            input_grads = node.backward(node, grad)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            input_grads = _check_gradients(node, input_grads)
+            if not retain_graph:
+                node._release()
+            for parent, input_grad in zip(node.next_functions, input_grads):
+                if parent is None:
+                    continue
+                if input_grad is not None:
+                    _accumulate(pending, parent, input_grad)
+                dependencies[parent] -= 1
+                if dependencies[parent] == 0:
+                    ready.append(parent)
+    return capture, visit_order
+
+
+def _nodes_leading_to(targets, roots, dependencies):
+    """The nodes from which some target is reachable: autograd.grad() runs only those."""
+    order = []  # a topological order, found by a dry run of the walk
+    remaining = dict(dependencies)
+    stack = [node for node in roots if remaining.get(node, 0) == 0]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        for parent in node.next_functions:
+            if parent is not None:
+                remaining[parent] -= 1
+                if remaining[parent] == 0:
+                    stack.append(parent)
+    needed = set()
+    for node in reversed(order):
+        if node in targets or any(parent in needed for parent in node.next_functions if parent is not None):
+            needed.add(node)
+    return needed
+
+
+def _release_edges(node, dependencies, ready):
+    """Skip a node: its parents stop waiting for it."""
+    for parent in node.next_functions:
+        if parent is not None:
+            dependencies[parent] -= 1
+            if dependencies[parent] == 0:
+                ready.append(parent)
+
+
+def _accumulate(pending, node, grad):
+    pending[node] = grad if node not in pending else pending[node] + grad
+
+
+def _run_tensor_hooks(node, grad, write_retained_grad):
+    output = node._output_ref() if node._output_ref is not None else None
+    if output is None:
+        return grad
+    for hook in output._hooks:
+        result = hook(grad)
+        grad = result if result is not None else grad
+    if output._retains_grad and write_retained_grad:
+        output.grad = grad.detach() if output.grad is None else (output.grad + grad).detach()
+    return grad
+
+
+def _accumulate_into_leaf(node, grad, create_graph):
+    leaf = node.leaf_ref()
+    if leaf is None:
+        return
+    for hook in leaf._hooks:
+        result = hook(grad)
+        grad = result if result is not None else grad
+    if not create_graph:
+        grad = grad.detach()
+    leaf.grad = grad if leaf.grad is None else leaf.grad + grad
+
+
+def _check_gradients(node, input_grads):
+    """Custom Functions get a clear error for a wrong gradient instead of a broken sum later."""
+    if len(input_grads) != len(node.next_functions):
+        raise RuntimeError(f"{node.name}.backward returned {len(input_grads)} gradients; "
+                           f"its forward took {len(node.next_functions)} arguments")
+    checked = []
+    for position, (grad, meta) in enumerate(zip(input_grads, node._input_meta)):
+        if grad is not None and meta is not None:
+            shape, dtype = meta
+            if grad.shape != shape:
+                raise RuntimeError(f"{node.name}.backward returned a gradient of shape {grad.shape} "
+                                   f"for input {position} of shape {shape}")
+            if grad.dtype is not dtype:
+                grad = grad.to(dtype)
+        checked.append(grad)
+    return checked

@@ -1,0 +1,160 @@
+"""Function: one node of the graph, holding an op's forward and backward side by side.
+
+    class Mul(Function):
+        @staticmethod
+        def forward(ctx, a, b):                 # Tensors in, backend array out
+            ctx.save_for_backward(a, b)
+            return a.array * b.array
+
+        @staticmethod
+        def backward(ctx, grad_output):         # Tensors in, one gradient per forward argument out
+            a, b = ctx.saved_tensors
+            return grad_output * b, grad_output * a
+
+`Mul.apply(a, b)` runs forward and, when a gradient is needed, makes the Function
+instance (the `ctx`) the output's `grad_fn`, with edges to the nodes that made each input.
+Backward is written with Tensor ops, so running it with the graph on (create_graph=True)
+records its own graph, and higher-order gradients come for free.
+"""
+import weakref
+
+from .grad_mode import is_grad_enabled
+
+
+class VersionCounter:
+    """Shared by a tensor and its views; bumped by every in-place edit."""
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
+class SavedTensor:
+    """A tensor saved for backward, with the version it had when saved."""
+    __slots__ = ("tensor", "version")
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+        self.version = tensor._version.value
+
+    def unpack(self, op_name, position):
+        if self.tensor._version.value != self.version:
+            raise RuntimeError(
+                f"{op_name}: a tensor it saved for backward (input {position}, shape {tuple(self.tensor.shape)}) "
+                f"was modified in place after the forward pass (version {self.version} -> "
+                f"{self.tensor._version.value}); clone it before the in-place edit")
+        return self.tensor
+
+
+class Function:
+    """Base of every differentiable op. See the module docstring for how to write one."""
+    # ops whose output aliases their first input's memory share its version counter
+    returns_view = False
+    # ops whose backward needs their own output set this; backward then reads ctx.output
+    saves_output = False
+
+    def __init__(self):
+        self.next_functions = ()
+        self.needs_input_grad = ()
+        self._saved = ()
+        self._freed = False
+        self._output = None  # (array, version counter, version) when saves_output
+        self._output_ref = None  # weakref to the output tensor, for its hooks and retain_grad
+        self._input_meta = ()
+
+    @property
+    def name(self):
+        return type(self).__name__
+
+    # --- used inside forward -------------------------------------------------------------
+    def save_for_backward(self, *tensors):
+        self._saved = tuple(None if t is None else SavedTensor(t) for t in tensors)
+
+    # --- used inside backward --------------------------------------------------------------
+    @property
+    def saved_tensors(self):
+        self._check_not_freed()
+        return tuple(None if s is None else s.unpack(self.name, i) for i, s in enumerate(self._saved))
+
+    @property
+    def output(self):
+        """This op's output, rebuilt without a reference cycle (output -> grad_fn -> output)."""
+        from ..tensor import Tensor
+        self._check_not_freed()
+        array, counter, version = self._output
+        if counter.value != version:
+            raise RuntimeError(f"{self.name}: its output was modified in place after the forward pass; "
+                               "its backward needs the original values")
+        tensor = Tensor._make(array, self._device, requires_grad=True, grad_fn=self)
+        tensor._version = counter
+        return tensor
+
+    def _check_not_freed(self):
+        if self._freed:
+            raise RuntimeError(
+                f"{self.name}: trying to backward through the graph a second time (or to read saved tensors "
+                "after backward freed them). Pass retain_graph=True to the first backward() to keep the graph.")
+
+    def _release(self):
+        self._saved = ()
+        self._output = None
+        self._freed = True
+
+    # --- the op interface ------------------------------------------------------------------
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from ..tensor import Tensor
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        device = tensors[0].device
+        for t in tensors[1:]:
+            if t.device != device:
+                shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in tensors)
+                raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, got {shapes}")
+        ctx = cls()
+        ctx._device = device
+        requires_grad = is_grad_enabled() and any(t.requires_grad for t in tensors)
+        if requires_grad:
+            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        output_array = cls.forward(ctx, *args, **kwargs)
+        device = getattr(ctx, "output_device", device)  # set by ops that move data between devices
+        output = Tensor._make(output_array, device, requires_grad=requires_grad,
+                              grad_fn=ctx if requires_grad else None)
+        if cls.returns_view:
+            output._version = tensors[0]._version
+            if requires_grad:
+                tensors[0]._has_views_in_graph = True
+        if requires_grad:
+            ctx.next_functions = tuple(_edge(a) for a in args)
+            ctx._input_meta = tuple((a.shape, a.dtype) if isinstance(a, Tensor) else None for a in args)
+            ctx._output_ref = weakref.ref(output)
+            if cls.saves_output:
+                ctx._output = (output_array, output._version, output._version.value)
+        return output
+
+
+def _edge(arg):
+    """The node an input's gradient flows to: its grad_fn, or the accumulator of a leaf."""
+    from ..tensor import Tensor
+    if not isinstance(arg, Tensor) or not arg.requires_grad:
+        return None
+    if arg.grad_fn is not None:
+        return arg.grad_fn
+    return arg._grad_accumulator()
+
+
+class AccumulateGrad:
+    """The graph's sink for a leaf tensor: adds the incoming gradient to `leaf.grad`."""
+    name = "AccumulateGrad"
+    next_functions = ()
+    _freed = False
+
+    def __init__(self, leaf):
+        self.leaf_ref = weakref.ref(leaf)  # a leaf outlives its graph, never the other way round

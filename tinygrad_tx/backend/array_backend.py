@@ -1,0 +1,147 @@
+"""The array interface every op is written against.
+
+An ArrayBackend wraps one array module (NumPy, or CuPy which mirrors NumPy's API)
+and exposes the few dozen primitives the ops need. Op code calls these methods and
+never imports numpy or cupy, so a new device only has to provide this class.
+"""
+
+class ArrayBackend:
+    name = "abstract"
+
+    def __init__(self, xp, device):
+        self.xp = xp  # the array module: numpy or cupy
+        self.array_type = xp.ndarray
+        self.device = device
+        self.seed(0)
+
+    # --- allocation and conversion -------------------------------------------
+    def asarray(self, data, dtype=None):
+        return self.xp.asarray(data, dtype=dtype.numpy_name if dtype else None)
+
+    def to_numpy(self, array):
+        raise NotImplementedError
+
+    def empty(self, shape, dtype):
+        return self.xp.empty(shape, dtype=dtype.numpy_name)
+
+    def full(self, shape, value, dtype):
+        return self.xp.full(shape, value, dtype=dtype.numpy_name)
+
+    def arange(self, start, stop, step, dtype):
+        return self.xp.arange(start, stop, step, dtype=dtype.numpy_name)
+
+    def astype(self, array, dtype):
+        return array.astype(dtype.numpy_name, copy=False)
+
+    def copy(self, array):
+        return array.copy()
+
+    def contiguous(self, array):
+        return self.xp.ascontiguousarray(array)
+
+    # --- randomness ----------------------------------------------------------
+    def seed(self, seed):
+        self.generator = self.xp.random.default_rng(seed)
+
+    def get_rng_state(self):
+        raise NotImplementedError
+
+    def set_rng_state(self, state):
+        raise NotImplementedError
+
+    def randn(self, shape, dtype):
+        return self.generator.standard_normal(shape, dtype="float64").astype(dtype.numpy_name)
+
+    def rand(self, shape, dtype):
+        return self.generator.random(shape, dtype="float64").astype(dtype.numpy_name)
+
+    def randint(self, low, high, shape, dtype):
+        return self.generator.integers(low, high, size=shape).astype(dtype.numpy_name)
+
+    # --- elementwise -----------------------------------------------------------
+    # arithmetic (+ - * / ** and comparisons) uses the arrays' own operators, which both modules share
+    def exp(self, a): return self.xp.exp(a)
+    def log(self, a): return self.xp.log(a)
+    def sqrt(self, a): return self.xp.sqrt(a)
+    def tanh(self, a): return self.xp.tanh(a)
+    def sin(self, a): return self.xp.sin(a)
+    def cos(self, a): return self.xp.cos(a)
+    def abs(self, a): return self.xp.abs(a)
+    def sign(self, a): return self.xp.sign(a)
+    def maximum(self, a, b): return self.xp.maximum(a, b)
+    def minimum(self, a, b): return self.xp.minimum(a, b)
+    def where(self, condition, a, b): return self.xp.where(condition, a, b)
+    def clip(self, a, low, high): return self.xp.clip(a, low, high)
+    def isfinite(self, a): return self.xp.isfinite(a)
+    def logical_not(self, a): return self.xp.logical_not(a)
+
+    def erf(self, a):
+        raise NotImplementedError
+
+    # --- reductions --------------------------------------------------------------
+    def sum(self, a, axis, keepdims): return a.sum(axis=axis, keepdims=keepdims)
+    def max(self, a, axis, keepdims): return a.max(axis=axis, keepdims=keepdims)
+    def min(self, a, axis, keepdims): return a.min(axis=axis, keepdims=keepdims)
+    def argmax(self, a, axis, keepdims): return self.xp.argmax(a, axis=axis, keepdims=keepdims)
+    def argmin(self, a, axis, keepdims): return self.xp.argmin(a, axis=axis, keepdims=keepdims)
+    def any(self, a): return bool(a.any())
+
+    # --- linear algebra -----------------------------------------------------------
+    def matmul(self, a, b):
+        # (B, T, C) @ (C, N) as one 2-D product: BLAS runs it much faster than a batched loop
+        if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
+            return (a.reshape(-1, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[-1])
+        return self.xp.matmul(a, b)
+
+    # --- movement ------------------------------------------------------------------
+    def reshape(self, a, shape): return a.reshape(shape)
+    def transpose(self, a, axes): return a.transpose(axes)
+    def broadcast_to(self, a, shape): return self.xp.broadcast_to(a, shape)
+    def concatenate(self, arrays, axis): return self.xp.concatenate(arrays, axis=axis)
+    def stack(self, arrays, axis): return self.xp.stack(arrays, axis=axis)
+    def tril(self, a, k): return self.xp.tril(a, k)
+    def triu(self, a, k): return self.xp.triu(a, k)
+
+    # --- indexing --------------------------------------------------------------------
+    def getitem(self, a, index): return a[index]
+
+    def setitem(self, a, index, value):
+        a[index] = value
+
+    def take_along_axis(self, a, indices, axis):
+        return self.xp.take_along_axis(a, indices, axis=axis)
+
+    def index_add(self, target, index, values):
+        """target[index] += values, accumulating repeated indices."""
+        raise NotImplementedError
+
+    def scatter_add_along_axis(self, shape, indices, values, axis, dtype):
+        """The adjoint of take_along_axis: zeros(shape) with values added at indices along axis."""
+        out = self.full(shape, 0, dtype)
+        grids = list(self.xp.meshgrid(*[self.xp.arange(n) for n in indices.shape], indexing="ij"))
+        grids[axis] = indices
+        self.index_add(out, tuple(grids), values)
+        return out
+
+    def embedding_backward(self, indices, grad, num_embeddings):
+        """Sum rows of grad (N, D) into a (num_embeddings, D) table by index (N,)."""
+        # a one-hot matmul beats a scatter-add for small tables; a scatter-add wins for large ones
+        if num_embeddings <= 1024:
+            one_hot = (indices[None, :] == self.xp.arange(num_embeddings)[:, None]).astype(grad.dtype)
+            return one_hot @ grad
+        out = self.xp.zeros((num_embeddings, grad.shape[1]), dtype=grad.dtype)
+        self.index_add(out, indices, grad)
+        return out
+
+    def sort(self, a, axis, descending):
+        order = self.xp.argsort(-a if descending else a, axis=axis, kind="stable")
+        return self.xp.take_along_axis(a, order, axis=axis), order
+
+    def cumsum(self, a, axis): return self.xp.cumsum(a, axis=axis)
+
+    def searchsorted_rows(self, cumulative, values):
+        """For each row r: the first index i with cumulative[r, i] > values[r, k]."""
+        return (cumulative[:, None, :] <= values[:, :, None]).sum(axis=-1)
+
+    def nbytes_in_use(self):
+        return 0

@@ -1,0 +1,154 @@
+"""Functional forms of the layers, with PyTorch's names and arguments."""
+import math
+
+from ..dtype import bool_
+from ..ops.attention import ScaledDotProductAttention
+from ..ops.cross_entropy import CrossEntropy
+from ..ops.dims import broadcast_shape
+from ..ops.layer_norm import LayerNorm
+from ..tensor import Tensor
+
+
+def relu(x):
+    return x.relu()
+
+
+def gelu(x, approximate="none"):
+    return x.gelu(approximate)
+
+
+def sigmoid(x):
+    return x.sigmoid()
+
+
+def tanh(x):
+    return x.tanh()
+
+
+def softmax(x, dim):
+    return x.softmax(dim)
+
+
+def log_softmax(x, dim):
+    return x.log_softmax(dim)
+
+
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias, weight of shape (out_features, in_features)."""
+    if x.shape[-1] != weight.shape[-1]:
+        raise RuntimeError(f"linear: input of shape {x.shape} does not match weight of shape {weight.shape} "
+                           f"(expected last dim {weight.shape[-1]})")
+    out = x.matmul(weight.transpose(0, 1))
+    return out + bias if bias is not None else out
+
+
+def embedding(input, weight):
+    """Rows of weight picked by integer indices: (..., ) -> (..., embedding_dim)."""
+    if input.dtype.is_floating:
+        raise RuntimeError(f"embedding: indices must be an integer tensor, got {input.dtype}")
+    if input.numel() and (int(input.array.min()) < 0 or int(input.array.max()) >= weight.shape[0]):
+        raise IndexError(f"embedding: index out of range: indices span [{int(input.array.min())}, "
+                         f"{int(input.array.max())}] for a table of {weight.shape[0]} rows")
+    return weight[input]
+
+
+def dropout(x, p=0.5, training=True):
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0
+    return x * _keep_mask(x.shape, p, x)
+
+
+def _keep_mask(shape, p, like):
+    """0 where dropped, 1/(1-p) where kept: scaling at train time keeps eval a no-op."""
+    keep = like.backend.rand(shape, like.dtype) >= p
+    return Tensor._make(keep.astype(like.array.dtype) * (1 / (1 - p)), like.device)
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(x.shape[x.ndim - len(normalized_shape):]) != normalized_shape:
+        raise RuntimeError(f"layer_norm: input of shape {x.shape} does not end with normalized_shape "
+                           f"{normalized_shape}")
+    for name, param in (("weight", weight), ("bias", bias)):
+        if param is not None and tuple(param.shape) != normalized_shape:
+            raise RuntimeError(f"layer_norm: {name} of shape {param.shape} does not match normalized_shape "
+                               f"{normalized_shape}")
+        if param is not None and (param.dtype is not x.dtype or param.device != x.device):
+            raise RuntimeError(f"layer_norm: {name} is {param.dtype} on {param.device} but the input is "
+                               f"{x.dtype} on {x.device}")
+    return LayerNorm.apply(x, weight, bias, len(normalized_shape), eps)
+
+
+def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """Cross-entropy between logits (N, C) or (N, C, d1, ...) and class indices (N,) or (N, d1, ...),
+    or class probabilities of the same shape as the logits."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if not input.dtype.is_floating:
+        raise RuntimeError(f"cross_entropy: logits must be floating point, got {input.dtype}")
+    if input.ndim == 1:
+        input, target = input.unsqueeze(0), target.unsqueeze(0)
+    n_classes = input.shape[1]
+    if target.dtype.is_floating:
+        return _cross_entropy_with_probabilities(input, target, reduction, label_smoothing)
+    expected = (input.shape[0],) + tuple(input.shape[2:])
+    if tuple(target.shape) != expected:
+        raise RuntimeError(f"cross_entropy: target of shape {target.shape} does not match logits of shape "
+                           f"{input.shape} (expected target shape {expected})")
+    if input.ndim > 2:  # (N, C, d1, ...) -> (N * d1 * ..., C)
+        input = input.permute(0, *range(2, input.ndim), 1).reshape(-1, n_classes)
+    flat_target = target.reshape(-1)
+    valid = flat_target.array[flat_target.array != ignore_index]
+    if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= n_classes):
+        raise IndexError(f"cross_entropy: target values must be in [0, {n_classes}) or ignore_index "
+                         f"({ignore_index}), got values in [{int(valid.min())}, {int(valid.max())}]")
+    losses = CrossEntropy.apply(input, flat_target, ignore_index, reduction, label_smoothing)
+    return losses.reshape(target.shape) if reduction == "none" else losses
+
+
+def _cross_entropy_with_probabilities(input, target, reduction, label_smoothing):
+    if target.shape != input.shape:
+        raise RuntimeError(f"cross_entropy: probability targets must have the logits' shape {input.shape}, "
+                           f"got {target.shape}")
+    n_classes = input.shape[1]
+    target = target * (1 - label_smoothing) + label_smoothing / n_classes
+    losses = -(input.log_softmax(1) * target).sum(1)
+    if reduction == "none":
+        return losses
+    return losses.sum() if reduction == "sum" else losses.mean()
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """softmax(Q K^T / sqrt(E) + mask) V over the last two dims: (..., L, E), (..., S, E), (..., S, Ev).
+
+    attn_mask: bool (True = may attend) or float (added to the scores), broadcastable to (..., L, S).
+    """
+    for name, t in (("key", key), ("value", value)):
+        if t.dtype is not query.dtype or t.device != query.device:
+            raise RuntimeError(f"scaled_dot_product_attention: {name} is {t.dtype} on {t.device}, query is "
+                               f"{query.dtype} on {query.device}")
+    if query.ndim < 2 or query.shape[-1] != key.shape[-1] or key.shape[:-1] != value.shape[:-1] \
+            or query.shape[:-2] != key.shape[:-2]:
+        raise RuntimeError(f"scaled_dot_product_attention: incompatible shapes query {query.shape}, key {key.shape}, "
+                           f"value {value.shape} (expected (..., L, E), (..., S, E), (..., S, Ev))")
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("scaled_dot_product_attention: pass either attn_mask or is_causal, not both")
+    length, source_length = query.shape[-2], key.shape[-2]
+    if is_causal:
+        attn_mask = Tensor._make(query.backend.tril(query.backend.full((length, source_length), True, bool_), 0),
+                                 query.device)
+    if attn_mask is not None:
+        if attn_mask.dtype.is_floating and attn_mask.dtype is not query.dtype:
+            attn_mask = attn_mask.to(query.dtype)
+        broadcast_shape("scaled_dot_product_attention", attn_mask.shape, query.shape[:-1] + (source_length,))
+    keep = None
+    if dropout_p > 0:
+        keep = _keep_mask(query.shape[:-1] + (source_length,), dropout_p, query)
+    scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
+    return ScaledDotProductAttention.apply(query, key, value, attn_mask, keep, scale)

@@ -1,0 +1,40 @@
+"""GELU, exact (erf) and tanh-approximated, with its derivative computed in the same pass."""
+import math
+
+from .fused import FusedFunction
+
+TANH_SCALE = math.sqrt(2 / math.pi)
+CUBIC = 0.044715
+
+
+class Gelu(FusedFunction):
+    @staticmethod
+    def forward(ctx, x, approximate):
+        backend, a = x.backend, x.array
+        if approximate == "tanh":
+            # gelu(x) ~ x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+            t = backend.tanh(TANH_SCALE * (a + CUBIC * a * a * a))
+            ctx.saved_arrays = (a, t)
+            return 0.5 * a * (1 + t)
+        # gelu(x) = x Phi(x), Phi the standard normal CDF
+        cdf = 0.5 * (1 + backend.erf(a * (1 / math.sqrt(2))))
+        ctx.saved_arrays = (a, cdf)
+        ctx.backend = backend
+        return a * cdf
+
+    @staticmethod
+    def backward_arrays(ctx, grad_output):
+        a, saved = ctx.saved_arrays
+        if ctx.arguments[1] == "tanh":
+            t = saved
+            inner_derivative = TANH_SCALE * (1 + 3 * CUBIC * a * a)
+            return grad_output * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * inner_derivative), None
+        # d/dx x Phi(x) = Phi(x) + x phi(x)
+        pdf = ctx.backend.exp(-0.5 * a * a) * (1 / math.sqrt(2 * math.pi))
+        return grad_output * (saved + a * pdf), None
+
+    @staticmethod
+    def composed(ctx, x, approximate):
+        if approximate == "tanh":
+            return 0.5 * x * (1 + (TANH_SCALE * (x + CUBIC * x * x * x)).tanh())
+        return 0.5 * x * (1 + (x * (1 / math.sqrt(2))).erf())

@@ -1,0 +1,64 @@
+"""Scaled dot-product attention, softmax(Q K^T * scale + mask) V, as one op.
+
+Rows whose keys are all masked out produce zeros (and zero gradients) instead of NaN.
+The CPU path keeps the (L, S) probability matrix for backward; a GPU kernel recomputes
+it blockwise instead.
+"""
+from .fused import FusedFunction
+
+
+class ScaledDotProductAttention(FusedFunction):
+    @staticmethod
+    def forward(ctx, q, k, v, mask, dropout_keep, scale):
+        # mask: None, a bool tensor (True = may attend) or a float tensor added to the scores
+        # dropout_keep: None, or a float tensor of 0 and 1/(1-p) drawn by the caller
+        backend = q.backend
+        scores = backend.matmul(q.array, backend.transpose(k.array, _swap_last(k.ndim))) * scale
+        if mask is not None:
+            if mask.dtype.is_floating:
+                scores = scores + mask.array
+            else:
+                scores = backend.where(mask.array, scores, -float("inf"))
+        row_max = backend.max(scores, -1, True)
+        row_max = backend.where(backend.isfinite(row_max), row_max, 0)  # fully masked row: avoid inf - inf
+        exps = backend.exp(scores - row_max)
+        totals = backend.sum(exps, -1, True)
+        probs = exps / backend.where(totals > 0, totals, 1)
+        used = probs * dropout_keep.array if dropout_keep is not None else probs
+        ctx.saved_arrays = (probs, used)
+        ctx.backend = backend
+        return backend.matmul(used, v.array)
+
+    @staticmethod
+    def backward_arrays(ctx, grad_output):
+        # O = P' V, P' = P * keep, P = softmax(S), S = Q K^T * scale
+        q, k, v, mask, dropout_keep, scale = ctx.arguments
+        probs, used = ctx.saved_arrays
+        backend = ctx.backend
+        swap = _swap_last(grad_output.ndim)
+        grad_v = backend.matmul(backend.transpose(used, swap), grad_output)
+        grad_probs = backend.matmul(grad_output, backend.transpose(v.array, swap))
+        if dropout_keep is not None:
+            grad_probs = grad_probs * dropout_keep.array
+        grad_scores = probs * (grad_probs - (grad_probs * probs).sum(axis=-1, keepdims=True))
+        grad_q = backend.matmul(grad_scores, k.array) * scale
+        grad_k = backend.matmul(backend.transpose(grad_scores, swap), q.array) * scale
+        return grad_q, grad_k, grad_v, None, None, None
+
+    @staticmethod
+    def composed(ctx, q, k, v, mask, dropout_keep, scale):
+        scores = (q @ k.transpose(-2, -1)) * scale
+        if mask is not None:
+            scores = scores + mask if mask.dtype.is_floating else scores.masked_fill(~mask, -float("inf"))
+        row_max = scores.amax(-1, keepdim=True).detach()
+        row_max = row_max.masked_fill(~row_max.isfinite(), 0)
+        exps = (scores - row_max).exp()
+        totals = exps.sum(-1, keepdim=True)
+        probs = exps / totals.masked_fill(totals == 0, 1)
+        if dropout_keep is not None:
+            probs = probs * dropout_keep
+        return probs @ v
+
+
+def _swap_last(ndim):
+    return tuple(range(ndim - 2)) + (ndim - 1, ndim - 2)

@@ -1,0 +1,66 @@
+"""Cross-entropy of (N, C) logits against (N,) class indices: log_softmax and NLL in one pass.
+
+loss_i = -(1 - eps) log p[i, target_i] - eps/C sum_c log p[i, c]   (eps: label smoothing)
+Rows whose target is ignore_index contribute nothing and are not counted by 'mean'.
+"""
+from ..dtype import int64
+from .fused import FusedFunction
+
+
+class CrossEntropy(FusedFunction):
+    @staticmethod
+    def forward(ctx, logits, target, ignore_index, reduction, label_smoothing):
+        backend, x = logits.backend, logits.array
+        n_rows, n_classes = x.shape
+        shifted = x - backend.max(x, 1, True)
+        log_probs = shifted - backend.log(backend.sum(backend.exp(shifted), 1, True))
+        valid = target.array != ignore_index
+        safe_target = backend.where(valid, target.array, 0)
+        picked = backend.take_along_axis(log_probs, safe_target[:, None], 1)[:, 0]
+        losses = -(1 - label_smoothing) * picked
+        if label_smoothing:
+            losses = losses - label_smoothing / n_classes * backend.sum(log_probs, 1, False)
+        losses = losses * valid
+        ctx.saved_arrays = (log_probs, valid, safe_target)
+        ctx.backend = backend
+        if reduction == "none":
+            return losses
+        total = backend.sum(losses, None, False)
+        if reduction == "sum":
+            return total
+        ctx.n_valid = int(backend.sum(valid, None, False))
+        return total / x.dtype.type(ctx.n_valid) if ctx.n_valid else total * float("nan")
+
+    @staticmethod
+    def backward_arrays(ctx, grad_output):
+        # dloss_i/dlogits_i = softmax_i - (1 - eps) onehot(target_i) - eps/C
+        log_probs, valid, safe_target = ctx.saved_arrays
+        _, _, _, reduction, label_smoothing = ctx.arguments
+        backend = ctx.backend
+        n_rows, n_classes = log_probs.shape
+        grad = backend.exp(log_probs)
+        if label_smoothing:
+            grad = grad - label_smoothing / n_classes
+        rows = backend.arange(0, n_rows, 1, int64)
+        grad[rows, safe_target] -= 1 - label_smoothing
+        scale = grad_output * valid  # grad_output: one value per row for 'none', a scalar otherwise
+        if reduction == "mean":
+            scale = scale / max(ctx.n_valid, 1)
+        grad *= scale.reshape(-1, 1)
+        return grad, None, None, None, None
+
+    @staticmethod
+    def composed(ctx, logits, target, ignore_index, reduction, label_smoothing):
+        n_classes = logits.shape[1]
+        log_probs = logits.log_softmax(1)
+        valid = target != ignore_index
+        safe_target = target.masked_fill(~valid, 0)
+        losses = -(1 - label_smoothing) * log_probs.gather(1, safe_target.unsqueeze(1)).squeeze(1)
+        if label_smoothing:
+            losses = losses - label_smoothing / n_classes * log_probs.sum(1)
+        losses = losses * valid.to(logits.dtype)
+        if reduction == "none":
+            return losses
+        if reduction == "sum":
+            return losses.sum()
+        return losses.sum() / valid.sum().to(logits.dtype)

@@ -1,0 +1,345 @@
+"""Elementwise ops. Binary ops broadcast; their backward sums the gradient back to each input's shape."""
+import math
+
+from ..autograd import Function
+from ..dtype import bool_
+
+
+def unbroadcast(grad, shape):
+    """Sum a gradient over the dimensions that broadcasting stretched, back to `shape`."""
+    if grad.shape == shape:
+        return grad
+    leading = grad.ndim - len(shape)
+    stretched = tuple(range(leading)) + tuple(
+        leading + i for i, n in enumerate(shape) if n == 1 and grad.shape[leading + i] != 1)
+    return grad.sum(dim=stretched, keepdim=True).reshape(shape)
+
+
+def constant(like, array):
+    """A tensor outside the graph (a mask, a derivative factor) on like's device."""
+    from ..tensor import Tensor
+    return Tensor._make(array, like.device)
+
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a.array + b.array
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (shape_a, _), (shape_b, _) = ctx._input_meta
+        return unbroadcast(grad_output, shape_a), unbroadcast(grad_output, shape_b)
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a.array - b.array
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (shape_a, _), (shape_b, _) = ctx._input_meta
+        return unbroadcast(grad_output, shape_a), unbroadcast(-grad_output, shape_b)
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a.array * b.array
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        a, b = ctx.saved_tensors
+        grad_a = unbroadcast(grad_output * b, a.shape) if ctx.needs_input_grad[0] else None
+        grad_b = unbroadcast(grad_output * a, b.shape) if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a.array / b.array
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+        a, b = ctx.saved_tensors
+        grad_a = unbroadcast(grad_output / b, a.shape) if ctx.needs_input_grad[0] else None
+        grad_b = unbroadcast(-grad_output * a / (b * b), b.shape) if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return -x.array
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return -grad_output
+
+
+class PowScalar(Function):
+    """x ** p for a Python number p."""
+    @staticmethod
+    def forward(ctx, x, exponent):
+        ctx.save_for_backward(x)
+        ctx.exponent = exponent
+        if exponent == 2:  # a generic pow is many times slower than a product
+            return x.array * x.array
+        if exponent == 3:
+            return x.array * x.array * x.array
+        return x.array ** exponent
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        p = ctx.exponent
+        if p == 0:
+            return grad_output * 0, None
+        if p == 1:
+            return grad_output, None
+        if p == 2:
+            return grad_output * x * 2, None
+        return grad_output * p * x ** (p - 1), None
+
+
+class Pow(Function):
+    """a ** b for two tensors."""
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a.array ** b.array
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        a, b = ctx.saved_tensors
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = unbroadcast(grad_output * b * a ** (b - 1), a.shape)
+        if ctx.needs_input_grad[1]:
+            # d(a^b)/db = a^b log a; PyTorch takes 0 where a == 0 and b >= 0, and so do we
+            safe_a = a.masked_fill(a == 0, 1)
+            grad_b = unbroadcast(grad_output * a ** b * safe_a.log(), b.shape)
+        return grad_a, grad_b
+
+
+class Exp(Function):
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.backend.exp(x.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output * ctx.output
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.backend.log(x.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output / x
+
+
+class Sqrt(Function):
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.backend.sqrt(x.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output / (ctx.output * 2)
+
+
+class Rsqrt(Function):
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return 1 / x.backend.sqrt(x.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d(x^-1/2)/dx = -1/2 x^-3/2 = -1/2 out^3
+        out = ctx.output
+        return grad_output * out * out * out * -0.5
+
+
+class Tanh(Function):
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.backend.tanh(x.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        out = ctx.output
+        return grad_output * (1 - out * out)
+
+
+class Sigmoid(Function):
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        # 1/2 (1 + tanh(x/2)) never overflows, unlike 1 / (1 + exp(-x))
+        return 0.5 * (1 + x.backend.tanh(0.5 * x.array))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        out = ctx.output
+        return grad_output * out * (1 - out)
+
+
+class Relu(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.backend.maximum(x.array, 0)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * constant(x, (x.array > 0).astype(x.array.dtype))
+
+
+class Abs(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.backend.abs(x.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * constant(x, x.backend.sign(x.array))
+
+
+class Sin(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.backend.sin(x.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output * x.cos()
+
+
+class Cos(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.backend.cos(x.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return -grad_output * x.sin()
+
+
+class Clamp(Function):
+    @staticmethod
+    def forward(ctx, x, low, high):
+        ctx.save_for_backward(x)
+        ctx.bounds = (low, high)
+        return x.backend.clip(x.array, low, high)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # the gradient passes where low <= x <= high, as in PyTorch
+        (x,) = ctx.saved_tensors
+        low, high = ctx.bounds
+        inside = x.backend.full(x.shape, True, bool_)
+        if low is not None:
+            inside &= x.array >= low
+        if high is not None:
+            inside &= x.array <= high
+        return grad_output * constant(x, inside.astype(x.array.dtype)), None, None
+
+
+class Maximum(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a.backend.maximum(a.array, b.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # ties split the gradient evenly between the two inputs, as in PyTorch
+        a, b = ctx.saved_tensors
+        share_a = (a.array > b.array) + 0.5 * (a.array == b.array)
+        return _split_between(grad_output, a, b, share_a)
+
+
+class Minimum(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a.backend.minimum(a.array, b.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        a, b = ctx.saved_tensors
+        share_a = (a.array < b.array) + 0.5 * (a.array == b.array)
+        return _split_between(grad_output, a, b, share_a)
+
+
+def _split_between(grad_output, a, b, share_a):
+    share_a = constant(a, share_a.astype(grad_output.array.dtype))
+    grad_a = unbroadcast(grad_output * share_a, a.shape)
+    grad_b = unbroadcast(grad_output * (1 - share_a), b.shape)
+    return grad_a, grad_b
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, condition, a, b):
+        ctx.condition = condition
+        return a.backend.where(condition.array, a.array, b.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (_, _), (shape_a, _), (shape_b, _) = ctx._input_meta
+        zero = grad_output.new_zeros(())
+        grad_a = unbroadcast(Where.apply(ctx.condition, grad_output, zero), shape_a)
+        grad_b = unbroadcast(Where.apply(ctx.condition, zero, grad_output), shape_b)
+        return None, grad_a, grad_b
+
+
+class Cast(Function):
+    @staticmethod
+    def forward(ctx, x, dtype):
+        return x.backend.astype(x.array, dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (_, dtype), _ = ctx._input_meta
+        return grad_output.to(dtype), None
+
+
+class Erf(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.backend.erf(x.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d erf(x)/dx = 2/sqrt(pi) exp(-x^2)
+        (x,) = ctx.saved_tensors
+        return grad_output * (x * x * -1).exp() * (2 / math.sqrt(math.pi))

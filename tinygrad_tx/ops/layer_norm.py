@@ -1,0 +1,58 @@
+"""Layer normalization over the trailing dimensions, with its backward derived by hand."""
+from .fused import FusedFunction
+
+
+class LayerNorm(FusedFunction):
+    @staticmethod
+    def forward(ctx, x, weight, bias, n_dims, eps):
+        backend, a = x.backend, x.array
+        dims = tuple(range(x.ndim - n_dims, x.ndim))
+        centered = a - backend.sum(a, dims, True) * (1 / _count(x.shape, dims))
+        variance = backend.sum(centered * centered, dims, True) * (1 / _count(x.shape, dims))
+        rstd = 1 / backend.sqrt(variance + eps)
+        normalized = centered * rstd
+        ctx.saved_arrays = (normalized, rstd)
+        ctx.dims = dims
+        out = normalized
+        if weight is not None:
+            out = out * weight.array
+        if bias is not None:
+            out = out + bias.array
+        return out
+
+    @staticmethod
+    def backward_arrays(ctx, grad_output):
+        # y = xhat * w + b, xhat = (x - mean) * rstd
+        # dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+        x, weight, bias, _, _ = ctx.arguments
+        normalized, rstd = ctx.saved_arrays
+        batch_dims = tuple(range(x.ndim - len(ctx.dims)))
+        grad_weight = grad_bias = None
+        if weight is not None and ctx.needs_input_grad[1]:
+            grad_weight = (grad_output * normalized).sum(axis=batch_dims)
+        if bias is not None and ctx.needs_input_grad[2]:
+            grad_bias = grad_output.sum(axis=batch_dims)
+        grad_normalized = grad_output * weight.array if weight is not None else grad_output
+        inverse_count = 1 / _count(x.shape, ctx.dims)
+        mean_grad = grad_normalized.sum(axis=ctx.dims, keepdims=True) * inverse_count
+        mean_grad_dot = (grad_normalized * normalized).sum(axis=ctx.dims, keepdims=True) * inverse_count
+        grad_x = rstd * (grad_normalized - mean_grad - normalized * mean_grad_dot)
+        return grad_x, grad_weight, grad_bias, None, None
+
+    @staticmethod
+    def composed(ctx, x, weight, bias, n_dims, eps):
+        dims = tuple(range(x.ndim - n_dims, x.ndim))
+        centered = x - x.mean(dims, keepdim=True)
+        out = centered * ((centered * centered).mean(dims, keepdim=True) + eps).rsqrt()
+        if weight is not None:
+            out = out * weight
+        if bias is not None:
+            out = out + bias
+        return out
+
+
+def _count(shape, dims):
+    count = 1
+    for d in dims:
+        count *= shape[d]
+    return count

@@ -1,0 +1,80 @@
+"""Ops that move data without changing values: reshape, permute, expand, copy, cat, device transfer."""
+from ..autograd import Function
+from .elementwise import unbroadcast
+
+
+class Reshape(Function):
+    returns_view = True
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        return x.backend.reshape(x.array, shape)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        ((shape, _), _) = ctx._input_meta
+        return grad_output.reshape(shape), None
+
+
+class Permute(Function):
+    returns_view = True
+
+    @staticmethod
+    def forward(ctx, x, dims):
+        ctx.dims = dims
+        return x.backend.transpose(x.array, dims)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        inverse = [0] * len(ctx.dims)
+        for position, dim in enumerate(ctx.dims):
+            inverse[dim] = position
+        return grad_output.permute(*inverse), None
+
+
+class Expand(Function):
+    returns_view = True
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        return x.backend.broadcast_to(x.array, shape)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        ((shape, _), _) = ctx._input_meta
+        return unbroadcast(grad_output, shape), None
+
+
+class Copy(Function):
+    """A fresh C-contiguous copy (clone, contiguous)."""
+    @staticmethod
+    def forward(ctx, x):
+        return x.backend.copy(x.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output
+
+
+class Cat(Function):
+    @staticmethod
+    def forward(ctx, dim, *tensors):
+        ctx.dim = dim
+        return tensors[0].backend.concatenate([t.array for t in tensors], dim)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        sizes = [shape[ctx.dim] for shape, _ in ctx._input_meta[1:]]
+        return (None, *grad_output.split(sizes, dim=ctx.dim))
+
+
+class ToDevice(Function):
+    @staticmethod
+    def forward(ctx, x, device):
+        from ..backend import get_backend
+        ctx.output_device = device
+        return get_backend(device).asarray(x.backend.to_numpy(x.array))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output.to(ctx._device), None

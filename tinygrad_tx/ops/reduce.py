@@ -1,0 +1,44 @@
+"""Reductions over dimensions. Backward broadcasts the gradient back over what was reduced."""
+from ..autograd import Function
+from .dims import keepdim_shape
+from .elementwise import constant
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, dims, keepdim):
+        ctx.dims = dims
+        return x.backend.sum(x.array, dims, keepdim)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        ((shape, _), _, _) = ctx._input_meta
+        return grad_output.reshape(keepdim_shape(shape, ctx.dims)).expand(shape), None, None
+
+
+class _Extreme(Function):
+    """max or min over dims; ties share the gradient evenly (PyTorch's amax/amin rule)."""
+    reduce = None
+
+    @classmethod
+    def forward(cls, ctx, x, dims, keepdim):
+        result = getattr(x.backend, cls.reduce)(x.array, dims, True)
+        hits = x.array == result
+        ctx.share = hits / x.backend.sum(hits, dims, True)
+        ctx.share = ctx.share.astype(x.array.dtype)
+        ctx.dims = dims
+        return result if keepdim else result.reshape(tuple(n for i, n in enumerate(x.shape) if i not in dims))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        ((shape, _), _, _) = ctx._input_meta
+        spread = grad_output.reshape(keepdim_shape(shape, ctx.dims)).expand(shape)
+        return spread * constant(grad_output, ctx.share), None, None
+
+
+class Amax(_Extreme):
+    reduce = "max"
+
+
+class Amin(_Extreme):
+    reduce = "min"

@@ -1,0 +1,998 @@
+"""Tensor: an array on a device, plus the links that autograd follows.
+
+A tensor holds `array` (a NumPy or CuPy array, reached only through its backend),
+and, when it was computed from tensors that require grad, `grad_fn`: the Function
+node that made it. Every method below either reads the array or calls a Function.
+"""
+import weakref
+from collections import namedtuple
+from contextlib import nullcontext
+
+from . import dtype as dtypes
+from .autograd import engine
+from .autograd.function import AccumulateGrad, VersionCounter
+from .autograd.grad_mode import is_grad_enabled, no_grad
+from .backend import get_backend, normalize_device
+from .ops import elementwise, indexing, matmul, movement, reduce
+from .ops.activation import Gelu
+from .ops.dims import broadcast_shape, normalize_dim, normalize_dims
+from .ops.softmax import LogSoftmax, Softmax
+
+_DTYPE_OF_ARRAY = {d.numpy_name: d for d in dtypes.ALL}
+_SCALARS = (int, float, bool)
+
+ValuesAndIndices = namedtuple("ValuesAndIndices", ["values", "indices"])
+
+
+class Tensor:
+    __hash__ = object.__hash__  # == builds a tensor, so identity is the hash
+
+    def __init__(self, data, dtype=None, device=None, requires_grad=False):
+        dtype = dtypes.to_dtype(dtype)
+        if isinstance(data, Tensor):
+            device = device or data.device
+            data = data.detach().to(device).array
+        device = normalize_device(device)
+        backend = get_backend(device)
+        array = _as_backend_array(data, backend, dtype)
+        self._init(array, device, backend)
+        if requires_grad:
+            self.requires_grad_()
+
+    @classmethod
+    def _make(cls, array, device, requires_grad=False, grad_fn=None):
+        """Wrap an array that ops produced (no checks: the hot path)."""
+        tensor = cls.__new__(cls)
+        backend = get_backend(device)
+        if not isinstance(array, backend.array_type):  # NumPy reductions can return scalars
+            array = backend.asarray(array)
+        tensor._init(array, device, backend)
+        tensor._requires_grad = requires_grad
+        tensor.grad_fn = grad_fn
+        return tensor
+
+    def _init(self, array, device, backend):
+        self.array = array
+        self.device = device
+        self.backend = backend
+        self.dtype = _DTYPE_OF_ARRAY[array.dtype.name]
+        self._requires_grad = False
+        self.grad = None
+        self.grad_fn = None
+        self._version = VersionCounter()
+        self._hooks = []
+        self._retains_grad = False
+        self._accumulator = None
+        self._has_views_in_graph = False
+
+    # --- what a tensor is -----------------------------------------------------------------------------
+    @property
+    def shape(self):
+        return self.array.shape
+
+    @property
+    def ndim(self):
+        return self.array.ndim
+
+    def dim(self):
+        return self.array.ndim
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[normalize_dim(dim, self.ndim, "size")]
+
+    def numel(self):
+        return int(self.array.size)
+
+    def element_size(self):
+        return self.dtype.itemsize
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def is_cuda(self):
+        return self.device.startswith("cuda")
+
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        self.requires_grad_(value)
+
+    @property
+    def data(self):
+        """The values without the graph (shares memory), as PyTorch's .data."""
+        return Tensor._make(self.array, self.device)
+
+    @data.setter
+    def data(self, value):
+        self.array = value.array
+        self.dtype = value.dtype
+
+    def __repr__(self):
+        body = repr(self.backend.to_numpy(self.array)).replace("array(", "tensor(", 1)
+        extras = []
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.name}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return body[:-1] + "".join(", " + e for e in extras) + ")" if extras else body
+
+    # --- getting values out ------------------------------------------------------------------------------
+    def numpy(self):
+        """The values as a NumPy array (a copy when the tensor lives on a GPU)."""
+        if self.requires_grad:
+            raise RuntimeError("numpy(): the tensor requires grad; call tensor.detach().numpy()")
+        return self.backend.to_numpy(self.array)
+
+    def item(self):
+        if self.numel() != 1:
+            raise ValueError(f"item(): only a one-element tensor converts to a Python number, got shape {self.shape}")
+        return self.backend.to_numpy(self.array).reshape(()).item()
+
+    def tolist(self):
+        return self.backend.to_numpy(self.array).tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.is_floating or self.numel() != 1:
+            raise TypeError(f"only one-element integer tensors can be used as an index, got {self.dtype} {self.shape}")
+        return int(self.item())
+
+    def __bool__(self):
+        if self.numel() != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self.numel()} elements is ambiguous; "
+                               "use .any() or .all()")
+        return bool(self.item())
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    # --- device and dtype ------------------------------------------------------------------------------------
+    def to(self, *args, dtype=None, device=None):
+        """to(device), to(dtype), to(device, dtype), to(other_tensor)."""
+        for arg in args:
+            if isinstance(arg, Tensor):
+                device, dtype = arg.device, arg.dtype
+            elif isinstance(arg, str) and not arg.split(":")[0] in ("cpu", "cuda"):
+                dtype = arg
+            elif isinstance(arg, str):
+                device = arg
+            else:
+                dtype = arg
+        result = self
+        if device is not None and normalize_device(device) != self.device:
+            result = movement.ToDevice.apply(result, normalize_device(device))
+        dtype = dtypes.to_dtype(dtype)
+        if dtype is not None and dtype is not result.dtype:
+            result = elementwise.Cast.apply(result, dtype)
+        return result
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else f"cuda:{device}")
+
+    def float(self):
+        return self.to(dtypes.float32)
+
+    def double(self):
+        return self.to(dtypes.float64)
+
+    def half(self):
+        return self.to(dtypes.float16)
+
+    def long(self):
+        return self.to(dtypes.int64)
+
+    def int(self):
+        return self.to(dtypes.int32)
+
+    def bool(self):
+        return self.to(dtypes.bool_)
+
+    def type_as(self, other):
+        return self.to(other.dtype)
+
+    # --- autograd ---------------------------------------------------------------------------------------------
+    def requires_grad_(self, requires_grad=True):
+        if not self.is_leaf:
+            raise RuntimeError("requires_grad_: only leaf tensors can change requires_grad; "
+                               "use detach() to make a new leaf from this result")
+        if requires_grad and not self.dtype.is_floating:
+            raise RuntimeError(f"requires_grad_: only floating point tensors can require gradients, got {self.dtype}")
+        self._requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self):
+        """The same values (shared memory) as a new leaf outside the graph."""
+        detached = Tensor._make(self.array, self.device)
+        detached._version = self._version
+        return detached
+
+    def detach_(self):
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def retain_grad(self):
+        """Keep .grad for a non-leaf tensor after backward (leaves always keep theirs)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: the tensor does not require grad")
+        self._retains_grad = True
+
+    def register_hook(self, hook):
+        """hook(grad) -> new grad or None, called when the gradient for this tensor is computed."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+        self._hooks.append(hook)
+        return _HookHandle(self._hooks, hook)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
+        from .autograd import backward
+        backward(self, gradient, retain_graph, create_graph)
+
+    def _grad_accumulator(self):
+        accumulator = self._accumulator() if self._accumulator is not None else None
+        if accumulator is None:
+            accumulator = AccumulateGrad(self)
+            self._accumulator = weakref.ref(accumulator)
+        return accumulator
+
+    # --- creating tensors like this one --------------------------------------------------------------------------
+    def new_zeros(self, shape, dtype=None):
+        return self.new_full(shape, 0, dtype)
+
+    def new_ones(self, shape, dtype=None):
+        return self.new_full(shape, 1, dtype)
+
+    def new_full(self, shape, value, dtype=None):
+        dtype = dtypes.to_dtype(dtype) or self.dtype
+        return Tensor._make(self.backend.full(_shape_arg(shape), value, dtype), self.device)
+
+    def new_tensor(self, data, dtype=None):
+        return Tensor(data, dtype=dtype or self.dtype, device=self.device)
+
+    def clone(self):
+        return movement.Copy.apply(self)
+
+    # --- arithmetic ---------------------------------------------------------------------------------------------------
+    def _binary(self, other, function, op_name, reverse=False, floating=False):
+        a, b = _operands(self, other, op_name, floating)
+        return function.apply(b, a) if reverse else function.apply(a, b)
+
+    def add(self, other, alpha=1):
+        return self._binary(other * alpha if alpha != 1 else other, elementwise.Add, "add")
+
+    def sub(self, other, alpha=1):
+        return self._binary(other * alpha if alpha != 1 else other, elementwise.Sub, "sub")
+
+    def mul(self, other):
+        return self._binary(other, elementwise.Mul, "mul")
+
+    def div(self, other):
+        return self._binary(other, elementwise.Div, "div", floating=True)
+
+    __add__ = add
+    __sub__ = sub
+    __mul__ = mul
+    __truediv__ = div
+
+    def __radd__(self, other):
+        return self._binary(other, elementwise.Add, "add", reverse=True)
+
+    def __rsub__(self, other):
+        return self._binary(other, elementwise.Sub, "sub", reverse=True)
+
+    def __rmul__(self, other):
+        return self._binary(other, elementwise.Mul, "mul", reverse=True)
+
+    def __rtruediv__(self, other):
+        return self._binary(other, elementwise.Div, "div", reverse=True, floating=True)
+
+    def __neg__(self):
+        return elementwise.Neg.apply(self)
+
+    def pow(self, exponent):
+        if isinstance(exponent, _SCALARS):
+            base = self if self.dtype.is_floating or isinstance(exponent, int) else self.to(dtypes.default_float)
+            return elementwise.PowScalar.apply(base, exponent)
+        return self._binary(exponent, elementwise.Pow, "pow")
+
+    __pow__ = pow
+
+    def __rpow__(self, base):
+        return self._binary(base, elementwise.Pow, "pow", reverse=True)
+
+    def matmul(self, other):
+        if not isinstance(other, Tensor):
+            raise TypeError(f"matmul: expected a Tensor, got {type(other).__name__}")
+        if self.ndim == 0 or other.ndim == 0:
+            raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes {self.shape} and "
+                               f"{other.shape}")
+        if self.dtype is not other.dtype:
+            raise RuntimeError(f"matmul: expected both operands to have the same dtype, got {self.dtype} "
+                               f"{self.shape} and {other.dtype} {other.shape}")
+        a = self.unsqueeze(0) if self.ndim == 1 else self
+        b = other.unsqueeze(-1) if other.ndim == 1 else other
+        if a.shape[-1] != b.shape[-2]:
+            raise RuntimeError(f"matmul: shapes {self.shape} and {other.shape} cannot be multiplied "
+                               f"({a.shape[-1]} != {b.shape[-2]})")
+        broadcast_shape("matmul", a.shape[:-2], b.shape[:-2])
+        out = matmul.Matmul.apply(a, b)
+        if self.ndim == 1:
+            out = out.squeeze(-2)
+        if other.ndim == 1:
+            out = out.squeeze(-1)
+        return out
+
+    __matmul__ = matmul
+
+    def __rmatmul__(self, other):
+        return Tensor(other, device=self.device, dtype=self.dtype).matmul(self)
+
+    # --- comparisons and logic (no gradient) -------------------------------------------------------------------------------
+    def _compare(self, other, compare, op_name):
+        a, b = _operands(self, other, op_name, floating=False)
+        return Tensor._make(compare(a.array, b.array), self.device)
+
+    def eq(self, other):
+        return self._compare(other, lambda a, b: a == b, "eq")
+
+    def ne(self, other):
+        return self._compare(other, lambda a, b: a != b, "ne")
+
+    def lt(self, other):
+        return self._compare(other, lambda a, b: a < b, "lt")
+
+    def le(self, other):
+        return self._compare(other, lambda a, b: a <= b, "le")
+
+    def gt(self, other):
+        return self._compare(other, lambda a, b: a > b, "gt")
+
+    def ge(self, other):
+        return self._compare(other, lambda a, b: a >= b, "ge")
+
+    __eq__, __ne__, __lt__, __le__, __gt__, __ge__ = eq, ne, lt, le, gt, ge
+
+    def _logical(self, other, combine, op_name):
+        a, b = _operands(self, other, op_name, floating=False)
+        if a.dtype.is_floating:
+            raise TypeError(f"{op_name}: expected bool or integer tensors, got {a.dtype}")
+        return Tensor._make(combine(a.array, b.array), self.device)
+
+    def __and__(self, other):
+        return self._logical(other, lambda a, b: a & b, "and")
+
+    def __or__(self, other):
+        return self._logical(other, lambda a, b: a | b, "or")
+
+    def __xor__(self, other):
+        return self._logical(other, lambda a, b: a ^ b, "xor")
+
+    def __invert__(self):
+        if self.dtype.is_floating:
+            raise TypeError(f"invert (~): expected a bool or integer tensor, got {self.dtype}")
+        return Tensor._make(~self.array, self.device)
+
+    def logical_not(self):
+        return Tensor._make(self.backend.logical_not(self.array), self.device)
+
+    def isfinite(self):
+        return Tensor._make(self.backend.isfinite(self.array), self.device)
+
+    def sign(self):
+        return Tensor._make(self.backend.sign(self.array), self.device)
+
+    def all(self):
+        return Tensor._make(self.array.all(), self.device)
+
+    def any(self):
+        return Tensor._make(self.array.any(), self.device)
+
+    # --- pointwise math -----------------------------------------------------------------------------------------------------
+    def _floating(self):
+        return self if self.dtype.is_floating else self.to(dtypes.default_float)
+
+    def exp(self):
+        return elementwise.Exp.apply(self._floating())
+
+    def log(self):
+        return elementwise.Log.apply(self._floating())
+
+    def sqrt(self):
+        return elementwise.Sqrt.apply(self._floating())
+
+    def rsqrt(self):
+        return elementwise.Rsqrt.apply(self._floating())
+
+    def tanh(self):
+        return elementwise.Tanh.apply(self._floating())
+
+    def sigmoid(self):
+        return elementwise.Sigmoid.apply(self._floating())
+
+    def relu(self):
+        return elementwise.Relu.apply(self)
+
+    def gelu(self, approximate="none"):
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        return Gelu.apply(self._floating(), approximate)
+
+    def erf(self):
+        return elementwise.Erf.apply(self._floating())
+
+    def abs(self):
+        return elementwise.Abs.apply(self)
+
+    def sin(self):
+        return elementwise.Sin.apply(self._floating())
+
+    def cos(self):
+        return elementwise.Cos.apply(self._floating())
+
+    def square(self):
+        return self * self
+
+    def clamp(self, min=None, max=None):
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must be given")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            result = self if min is None else self.maximum(min)
+            return result if max is None else result.minimum(max)
+        return elementwise.Clamp.apply(self, min, max)
+
+    clip = clamp
+
+    def maximum(self, other):
+        return self._binary(other, elementwise.Maximum, "maximum")
+
+    def minimum(self, other):
+        return self._binary(other, elementwise.Minimum, "minimum")
+
+    def where(self, condition, other):
+        """condition ? self : other (PyTorch's x.where(condition, y))."""
+        return where(condition, self, other)
+
+    def masked_fill(self, mask, value):
+        return where(mask, _scalar_like(value, self) if isinstance(value, _SCALARS) else value, self)
+
+    def tril(self, diagonal=0):
+        return self._triangle(diagonal, self.backend.tril, "tril")
+
+    def triu(self, diagonal=0):
+        return self._triangle(diagonal, self.backend.triu, "triu")
+
+    def _triangle(self, diagonal, keep, op_name):
+        if self.ndim < 2:
+            raise RuntimeError(f"{op_name}: expected a tensor with at least 2 dimensions, got shape {self.shape}")
+        mask = keep(self.backend.full(self.shape[-2:], True, dtypes.bool_), diagonal)
+        return self.masked_fill(~Tensor._make(mask, self.device), 0)
+
+    # --- reductions -----------------------------------------------------------------------------------------------------------
+    def sum(self, dim=None, keepdim=False, dtype=None):
+        x = self.to(dtype) if dtype is not None else self
+        if x.dtype is dtypes.bool_ or x.dtype is dtypes.int32:
+            x = x.to(dtypes.int64)  # PyTorch sums bools and int32 as int64
+        return reduce.Sum.apply(x, normalize_dims(dim, x.ndim, "sum"), keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        if not self.dtype.is_floating:
+            raise RuntimeError(f"mean: expected a floating point tensor, got {self.dtype}; use .float() first")
+        dims = normalize_dims(dim, self.ndim, "mean")
+        count = 1
+        for d in dims:
+            count *= self.shape[d]
+        return self.sum(dims, keepdim) * (1 / count if count else float("nan"))
+
+    def var(self, dim=None, unbiased=None, keepdim=False, correction=None):
+        """Variance with Bessel's correction by default (correction=1), as PyTorch."""
+        if correction is None:
+            correction = 1 if unbiased is None or unbiased else 0
+        dims = normalize_dims(dim, self.ndim, "var")
+        count = 1
+        for d in dims:
+            count *= self.shape[d]
+        centered = self - self.mean(dims, keepdim=True)
+        return (centered * centered).sum(dims, keepdim) / max(count - correction, 0)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, correction=None):
+        return self.var(dim, unbiased, keepdim, correction).sqrt()
+
+    def amax(self, dim=None, keepdim=False):
+        return self._extreme(reduce.Amax, dim, keepdim, "amax")
+
+    def amin(self, dim=None, keepdim=False):
+        return self._extreme(reduce.Amin, dim, keepdim, "amin")
+
+    def _extreme(self, function, dim, keepdim, op_name):
+        if self.numel() == 0:
+            raise RuntimeError(f"{op_name}: cannot reduce an empty tensor of shape {self.shape}")
+        return function.apply(self, normalize_dims(dim, self.ndim, op_name), keepdim)
+
+    def max(self, dim=None, keepdim=False):
+        """max() -> the maximum (ties share the gradient); max(dim) -> (values, indices); max(tensor) -> maximum."""
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
+        if dim is None:
+            return self.amax()
+        indices = self.argmax(dim, keepdim=True)
+        return self._values_at(indices, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
+        if dim is None:
+            return self.amin()
+        indices = self.argmin(dim, keepdim=True)
+        return self._values_at(indices, dim, keepdim)
+
+    def _values_at(self, indices, dim, keepdim):
+        values = self.gather(dim, indices)
+        if not keepdim:
+            values, indices = values.squeeze(dim), indices.squeeze(dim)
+        return ValuesAndIndices(values, indices)
+
+    def argmax(self, dim=None, keepdim=False):
+        return self._arg_extreme(self.backend.argmax, dim, keepdim, "argmax")
+
+    def argmin(self, dim=None, keepdim=False):
+        return self._arg_extreme(self.backend.argmin, dim, keepdim, "argmin")
+
+    def _arg_extreme(self, find, dim, keepdim, op_name):
+        if self.numel() == 0:
+            raise RuntimeError(f"{op_name}: cannot reduce an empty tensor of shape {self.shape}")
+        if dim is None:
+            return Tensor._make(find(self.array.reshape(-1), 0, False).astype("int64"), self.device)
+        axis = normalize_dim(dim, self.ndim, op_name)
+        return Tensor._make(find(self.array, axis, keepdim).astype("int64"), self.device)
+
+    def logsumexp(self, dim, keepdim=False):
+        shift = self.amax(dim, keepdim=True).detach()
+        out = (self - shift).exp().sum(dim, keepdim=True).log() + shift
+        return out if keepdim else out.squeeze(dim)
+
+    def softmax(self, dim):
+        return Softmax.apply(self._floating(), normalize_dim(dim, self.ndim, "softmax"))
+
+    def log_softmax(self, dim):
+        return LogSoftmax.apply(self._floating(), normalize_dim(dim, self.ndim, "log_softmax"))
+
+    # --- shape -------------------------------------------------------------------------------------------------------------------
+    def reshape(self, *shape):
+        shape = _resolve_shape(_shape_arg(shape), self.numel(), self.shape, "reshape")
+        if shape == self.shape:
+            return self
+        return movement.Reshape.apply(self, shape)
+
+    view = reshape
+
+    def view_as(self, other):
+        return self.reshape(other.shape)
+
+    def permute(self, *dims):
+        dims = _shape_arg(dims)
+        if sorted(normalize_dim(d, self.ndim, "permute") for d in dims) != list(range(self.ndim)):
+            raise RuntimeError(f"permute: dims {dims} are not a permutation of the {self.ndim} dimensions of a "
+                               f"tensor of shape {self.shape}")
+        return movement.Permute.apply(self, tuple(d % self.ndim for d in dims))
+
+    def transpose(self, dim0, dim1):
+        dims = list(range(self.ndim))
+        a, b = normalize_dim(dim0, self.ndim, "transpose"), normalize_dim(dim1, self.ndim, "transpose")
+        if self.ndim < 2 or a == b:
+            return self
+        dims[a], dims[b] = dims[b], dims[a]
+        return movement.Permute.apply(self, tuple(dims))
+
+    @property
+    def T(self):
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    def expand(self, *shape):
+        shape = _shape_arg(shape)
+        if len(shape) < self.ndim:
+            raise RuntimeError(f"expand: target shape {shape} has fewer dimensions than the tensor's {self.shape}")
+        leading = len(shape) - self.ndim
+        target = tuple(self.shape[i - leading] if n == -1 else n for i, n in enumerate(shape))
+        for i, n in enumerate(self.shape):
+            if n != 1 and n != target[leading + i]:
+                raise RuntimeError(f"expand: cannot expand shape {self.shape} to {shape} (dimension {i} is {n})")
+        if target == self.shape:
+            return self
+        return movement.Expand.apply(self, target)
+
+    def expand_as(self, other):
+        return self.expand(other.shape)
+
+    def unsqueeze(self, dim):
+        dim = normalize_dim(dim, self.ndim + 1, "unsqueeze")
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        dims = normalize_dims(dim, self.ndim, "squeeze")
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if not (i in dims and n == 1)))
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        if self.ndim == 0:
+            return self.reshape(1)
+        start = normalize_dim(start_dim, self.ndim, "flatten")
+        end = normalize_dim(end_dim, self.ndim, "flatten")
+        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1:])
+
+    def contiguous(self):
+        if self.array.flags.c_contiguous:
+            return self
+        return movement.Copy.apply(self)
+
+    def is_contiguous(self):
+        return bool(self.array.flags.c_contiguous)
+
+    def split(self, split_size_or_sections, dim=0):
+        dim = normalize_dim(dim, self.ndim, "split")
+        length = self.shape[dim]
+        if isinstance(split_size_or_sections, int):
+            if split_size_or_sections <= 0:
+                raise ValueError(f"split: split size must be positive, got {split_size_or_sections}")
+            sizes = [split_size_or_sections] * (length // split_size_or_sections)
+            if length % split_size_or_sections:
+                sizes.append(length % split_size_or_sections)
+        else:
+            sizes = list(split_size_or_sections)
+            if sum(sizes) != length:
+                raise RuntimeError(f"split: sizes {sizes} do not add up to {length}, the size of dim {dim} of a "
+                                   f"tensor of shape {self.shape}")
+        pieces, start = [], 0
+        for size in sizes:
+            index = (slice(None),) * dim + (slice(start, start + size),)
+            pieces.append(self[index])
+            start += size
+        return tuple(pieces)
+
+    def chunk(self, chunks, dim=0):
+        length = self.shape[normalize_dim(dim, self.ndim, "chunk")]
+        return self.split(max(-(-length // chunks), 1), dim)
+
+    # --- indexing -------------------------------------------------------------------------------------------------------------------
+    def __getitem__(self, index):
+        index = _normalize_index(index, self)
+        getitem = indexing.BasicGetitem if indexing.is_basic(index) else indexing.Getitem
+        try:
+            return getitem.apply(self, index)
+        except IndexError as error:
+            raise IndexError(f"getitem: {error} (tensor of shape {self.shape})") from None
+
+    def __setitem__(self, index, value):
+        index = _normalize_index(index, self)
+        value = value.to(self.dtype) if isinstance(value, Tensor) else _scalar_like(value, self)
+        try:
+            if is_grad_enabled() and (self.requires_grad or value.requires_grad):
+                self._assign_inplace(indexing.SetItem.apply(self._alias(), value, index), "setitem")
+            else:
+                self.backend.setitem(self.array, index, value.array)
+                self._version.value += 1
+        except (IndexError, ValueError) as error:
+            raise IndexError(f"setitem: cannot write a value of shape {value.shape} at {index} of a tensor of shape "
+                             f"{self.shape}: {error}") from None
+
+    def gather(self, dim, index):
+        dim = normalize_dim(dim, self.ndim, "gather")
+        if index.dtype.is_floating or index.ndim != self.ndim:
+            raise RuntimeError(f"gather: index must be an integer tensor with as many dimensions as the input, got "
+                               f"{index.dtype} {index.shape} for input {self.shape}")
+        source = self
+        if any(n < m for n, m in zip(index.shape, self.shape)):
+            # PyTorch lets the index be smaller than the input outside dim: read only that corner
+            source = self[tuple(slice(0, n) if i != dim else slice(None) for i, n in enumerate(index.shape))]
+        bad = (index.array < 0) | (index.array >= self.shape[dim])
+        if bad.any():
+            raise IndexError(f"gather: index out of range for dim {dim} of size {self.shape[dim]}")
+        return indexing.Gather.apply(source, dim, index)
+
+    # --- in-place ops ----------------------------------------------------------------------------------------------------------------
+    def _alias(self):
+        """Another Tensor object for the same values and graph position, so an in-place op can
+        take this tensor's place in the graph without making a cycle."""
+        alias = Tensor._make(self.array, self.device, self.requires_grad, self.grad_fn)
+        alias._version = self._version
+        return alias
+
+    def _assign_inplace(self, result, op_name):
+        """Write result into this tensor's memory; if result is in the graph, take its place there."""
+        if result.shape != self.shape:
+            raise RuntimeError(f"{op_name}: the result has shape {result.shape} but the tensor written in place "
+                               f"has shape {self.shape}")
+        if result.dtype is not self.dtype and result.dtype.is_floating and not self.dtype.is_floating:
+            raise RuntimeError(f"{op_name}: result type {result.dtype} can't be cast to the tensor's type "
+                               f"{self.dtype} in place")
+        if result.requires_grad:
+            if self.is_leaf and self.requires_grad:
+                raise RuntimeError(f"{op_name}: a leaf tensor that requires grad (shape {self.shape}) can't be "
+                                   "modified in place while grad mode is on; do it inside no_grad()")
+            if self._has_views_in_graph or (self.grad_fn is not None and self.grad_fn.returns_view):
+                raise RuntimeError(f"{op_name}: in-place edits of a view, or of a tensor whose views are in the "
+                                   "graph, are not supported; use an out-of-place op")
+        self.array[...] = result.array
+        self._version.value += 1
+        if result.requires_grad:
+            if self.grad_fn is not None:
+                self.grad_fn._output_ref = None
+            self.grad_fn = result.grad_fn
+            self.grad_fn._output_ref = weakref.ref(self)
+            self._requires_grad = True
+        return self
+
+    def _inplace(self, other, function, op_name):
+        tracked = is_grad_enabled() and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad))
+        with no_grad() if not tracked else nullcontext():
+            result = self._alias()._binary(other, function, op_name + "_")
+        return self._assign_inplace(result, op_name + "_")
+
+    def add_(self, other, alpha=1):
+        return self._inplace(other * alpha if alpha != 1 else other, elementwise.Add, "add")
+
+    def sub_(self, other, alpha=1):
+        return self._inplace(other * alpha if alpha != 1 else other, elementwise.Sub, "sub")
+
+    def mul_(self, other):
+        return self._inplace(other, elementwise.Mul, "mul")
+
+    def div_(self, other):
+        return self._inplace(other, elementwise.Div, "div")
+
+    __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def fill_(self, value):
+        self[...] = value
+        return self
+
+    def copy_(self, source):
+        self[...] = source if isinstance(source, Tensor) else Tensor(source)
+        return self
+
+    def clamp_(self, min=None, max=None):
+        with no_grad():
+            result = self.clamp(min, max)
+        return self._assign_inplace(result, "clamp_")
+
+    def masked_fill_(self, mask, value):
+        self[mask.expand(self.shape) if mask.shape != self.shape else mask] = value
+        return self
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        self[...] = Tensor._make(self.backend.randn(self.shape, self.dtype) * std + mean, self.device)
+        return self
+
+    def uniform_(self, low=0.0, high=1.0):
+        self[...] = Tensor._make(self.backend.rand(self.shape, self.dtype) * (high - low) + low, self.device)
+        return self
+
+    # --- sampling (no gradient) ------------------------------------------------------------------------------------------------------
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        dim = normalize_dim(dim, self.ndim, "topk")
+        if not 0 <= k <= self.shape[dim]:
+            raise RuntimeError(f"topk: k={k} is out of range for dim {dim} of size {self.shape[dim]}")
+        values, order = self.backend.sort(self.array, dim, descending=largest)
+        keep = (slice(None),) * dim + (slice(0, k),)
+        return ValuesAndIndices(Tensor._make(values[keep], self.device),
+                                Tensor._make(order[keep].astype("int64"), self.device))
+
+    def sort(self, dim=-1, descending=False):
+        dim = normalize_dim(dim, self.ndim, "sort")
+        values, order = self.backend.sort(self.array, dim, descending)
+        return ValuesAndIndices(Tensor._make(values, self.device), Tensor._make(order.astype("int64"), self.device))
+
+    def multinomial(self, num_samples, replacement=False):
+        """Draw indices from each row's (unnormalized) probabilities."""
+        if self.ndim not in (1, 2):
+            raise RuntimeError(f"multinomial: expected a 1-D or 2-D tensor of probabilities, got shape {self.shape}")
+        probs = self.array.reshape(1, -1) if self.ndim == 1 else self.array
+        if (probs < 0).any() or not self.backend.isfinite(probs).all() or (probs.sum(axis=-1) <= 0).any():
+            raise RuntimeError("multinomial: probabilities must be finite, non-negative and have a positive sum")
+        if not replacement and num_samples > probs.shape[-1]:
+            raise RuntimeError(f"multinomial: cannot draw {num_samples} samples without replacement from "
+                               f"{probs.shape[-1]} categories")
+        probs = probs.astype("float64")
+        samples = []
+        for _ in range(num_samples):
+            cumulative = self.backend.cumsum(probs, -1)
+            draws = self.backend.rand((probs.shape[0], 1), dtypes.float64) * cumulative[:, -1:]
+            chosen = self.backend.xp.minimum(self.backend.searchsorted_rows(cumulative, draws)[:, 0],
+                                             probs.shape[-1] - 1)
+            samples.append(chosen)
+            if not replacement:
+                probs[self.backend.xp.arange(probs.shape[0]), chosen] = 0
+        result = self.backend.stack(samples, 1).astype("int64")
+        return Tensor._make(result[0] if self.ndim == 1 else result, self.device)
+
+
+class _HookHandle:
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+# --- helpers shared by the methods above --------------------------------------------------------------------------------------
+def _as_backend_array(data, backend, dtype):
+    if isinstance(data, _SCALARS) or isinstance(data, (list, tuple)):
+        array = backend.asarray(data)
+        inferred = _DTYPE_OF_ARRAY.get(array.dtype.name)
+        if dtype is None and array.dtype.kind == "f":
+            dtype = dtypes.default_float  # Python floats become float32, as in PyTorch
+        elif dtype is None and array.dtype.kind in "iu":
+            dtype = dtypes.int64
+        elif dtype is None and inferred is None:
+            raise TypeError(f"tensor: cannot make a tensor from data of type {array.dtype}")
+    else:
+        array = backend.asarray(data)
+    if dtype is None:
+        kind = array.dtype.kind
+        dtype = _DTYPE_OF_ARRAY.get(array.dtype.name) or (
+            dtypes.int64 if kind in "iu" else dtypes.float32 if kind == "f" else dtypes.bool_ if kind == "b" else None)
+        if dtype is None:
+            raise TypeError(f"tensor: unsupported array dtype {array.dtype}")
+    return backend.astype(array, dtype)
+
+
+def _scalar_like(value, tensor, dtype=None):
+    return Tensor._make(tensor.backend.full((), value, dtype or tensor.dtype), tensor.device)
+
+
+def _operands(a, b, op_name, floating):
+    """Bring a binary op's operands to one device and one dtype, with PyTorch's promotion."""
+    if isinstance(b, _SCALARS):
+        dtype = dtypes.scalar_result(a.dtype, b)
+        if floating and not dtype.is_floating:
+            dtype = dtypes.default_float
+        return a.to(dtype), _scalar_like(b, a, dtype)
+    if not isinstance(b, Tensor):
+        raise TypeError(f"{op_name}: unsupported operand type {type(b).__name__} (expected a Tensor or a number)")
+    if a.device != b.device:
+        raise RuntimeError(f"{op_name}: expected both tensors on the same device, got {a.shape} on {a.device} "
+                           f"and {b.shape} on {b.device}")
+    if a.shape != b.shape and a.ndim and b.ndim:
+        broadcast_shape(op_name, a.shape, b.shape)
+    dtype = _result_dtype(a, b)
+    if floating and not dtype.is_floating:
+        dtype = dtypes.default_float
+    return a.to(dtype), b.to(dtype)
+
+
+def _category(dtype):
+    return 2 if dtype.is_floating else 0 if dtype is dtypes.bool_ else 1
+
+
+def _result_dtype(a, b):
+    """A 0-d tensor beside a dimensioned one only matters if it is of a higher category (PyTorch's rule)."""
+    if (a.ndim == 0) == (b.ndim == 0):
+        return dtypes.promote(a.dtype, b.dtype)
+    dimensioned, zero_dim = (a, b) if b.ndim == 0 else (b, a)
+    if _category(zero_dim.dtype) > _category(dimensioned.dtype):
+        return zero_dim.dtype
+    return dimensioned.dtype
+
+
+def _shape_arg(shape):
+    """reshape(2, 3) and reshape((2, 3)) both mean (2, 3)."""
+    if isinstance(shape, int):
+        return (shape,)
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(n) for n in shape)
+
+
+def _resolve_shape(shape, numel, old_shape, op_name):
+    if shape.count(-1) > 1:
+        raise RuntimeError(f"{op_name}: only one dimension can be -1, got {shape}")
+    known = 1
+    for n in shape:
+        if n != -1:
+            known *= n
+    if -1 in shape:
+        if known == 0 or numel % known:
+            raise RuntimeError(f"{op_name}: shape {shape} is invalid for a tensor of shape {old_shape} "
+                               f"({numel} elements)")
+        shape = tuple(numel // known if n == -1 else n for n in shape)
+    elif known != numel:
+        raise RuntimeError(f"{op_name}: shape {shape} is invalid for a tensor of shape {old_shape} ({numel} elements)")
+    return shape
+
+
+def _normalize_index(index, tensor):
+    """Turn an index into a tuple of ints, slices, None, Ellipsis and backend integer/bool arrays."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    normalized = []
+    for item in index:
+        if isinstance(item, Tensor):
+            if item.device != tensor.device:
+                raise RuntimeError(f"getitem: index on {item.device} for a tensor on {tensor.device}")
+            if item.dtype.is_floating:
+                raise IndexError(f"getitem: tensors used as indices must be integer or bool, got {item.dtype}")
+            item = item.array
+        elif isinstance(item, (list,)) or type(item).__module__ in ("numpy", "cupy"):
+            item = tensor.backend.asarray(item)
+            if item.dtype.kind == "f":
+                raise IndexError(f"getitem: arrays used as indices must be integer or bool, got {item.dtype}")
+        elif not (item is None or item is Ellipsis or isinstance(item, (int, slice))):
+            raise IndexError(f"getitem: unsupported index {item!r} of type {type(item).__name__}")
+        normalized.append(item)
+    return tuple(normalized)
+
+
+# --- functions over several tensors ----------------------------------------------------------------------------------------------------
+def where(condition, input, other):
+    if not isinstance(condition, Tensor) or condition.dtype is not dtypes.bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got "
+                        f"{getattr(condition, 'dtype', type(condition).__name__)}")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise TypeError("where: at least one of input and other must be a tensor")
+    if not isinstance(input, Tensor):
+        input = _scalar_like(input, other, dtypes.scalar_result(other.dtype, input))
+    if not isinstance(other, Tensor):
+        other = _scalar_like(other, input, dtypes.scalar_result(input.dtype, other))
+    a, b = _operands(input, other, "where", floating=False)
+    if condition.device != a.device:
+        raise RuntimeError(f"where: condition is on {condition.device}, values on {a.device}")
+    broadcast_shape("where", condition.shape, a.shape, b.shape)
+    return elementwise.Where.apply(condition, a, b)
+
+
+def cat(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("cat: expected a non-empty list of tensors")
+    first = tensors[0]
+    dim = normalize_dim(dim, first.ndim, "cat")
+    for t in tensors[1:]:
+        if t.device != first.device:
+            raise RuntimeError(f"cat: tensors on different devices: {first.device} and {t.device}")
+        if t.ndim != first.ndim or any(n != m for i, (n, m) in enumerate(zip(t.shape, first.shape)) if i != dim):
+            raise RuntimeError(f"cat: shapes {first.shape} and {t.shape} differ outside dim {dim}")
+    dtype = first.dtype
+    for t in tensors[1:]:
+        dtype = dtypes.promote(dtype, t.dtype)
+    return movement.Cat.apply(dim, *(t.to(dtype) for t in tensors))
+
+
+def stack(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack: expected a non-empty list of tensors")
+    for t in tensors[1:]:
+        if t.shape != tensors[0].shape:
+            raise RuntimeError(f"stack: all tensors must have the same shape, got {tensors[0].shape} and {t.shape}")
+    dim = normalize_dim(dim, tensors[0].ndim + 1, "stack")
+    return cat([t.unsqueeze(dim) for t in tensors], dim)
