@@ -114,8 +114,9 @@ class Tensor:
 
     @data.setter
     def data(self, value):
-        self.array = value.array
-        self.dtype = value.dtype
+        """Swap the values (possibly for another device or dtype), keeping this object and its grad flag."""
+        self.array, self.device, self.backend, self.dtype = value.array, value.device, value.backend, value.dtype
+        self._version.value += 1
 
     def __repr__(self):
         body = repr(self.backend.to_numpy(self.array)).replace("array(", "tensor(", 1)

@@ -1,2 +1,7 @@
-"""Neural-network building blocks."""
-from . import functional
+"""Neural-network building blocks, as torch.nn."""
+from . import functional, init
+from .containers import ModuleDict, ModuleList, Sequential
+from .layers import GELU, Dropout, Embedding, Identity, LayerNorm, Linear, ReLU, Sigmoid, Tanh
+from .module import Module
+from .parameter import Parameter
+from .utils import clip_grad_norm_
