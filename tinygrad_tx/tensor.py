@@ -847,7 +847,8 @@ class _HookHandle:
 
 # --- helpers shared by the methods above --------------------------------------------------------------------------------------
 def _as_backend_array(data, backend, dtype):
-    if isinstance(data, _SCALARS) or isinstance(data, (list, tuple)):
+    # NumPy scalars (np.float64 subclasses float) keep their own dtype, as in PyTorch
+    if (isinstance(data, _SCALARS) and not hasattr(data, "dtype")) or isinstance(data, (list, tuple)):
         array = backend.asarray(data)
         inferred = _DTYPE_OF_ARRAY.get(array.dtype.name)
         if dtype is None and array.dtype.kind == "f":
