@@ -637,6 +637,8 @@ class Tensor:
     def squeeze(self, dim=None):
         if dim is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
+        if not isinstance(dim, int) and len(dim) == 0:
+            return self  # squeeze(()) names no dimension (normalize_dims would read it as all of them)
         dims = normalize_dims(dim, self.ndim, "squeeze")
         return self.reshape(tuple(n for i, n in enumerate(self.shape) if not (i in dims and n == 1)))
 

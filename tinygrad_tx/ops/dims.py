@@ -11,8 +11,8 @@ def normalize_dim(dim, ndim, op_name):
 
 
 def normalize_dims(dim, ndim, op_name):
-    """None (all dims), an int or a sequence -> a sorted tuple of non-negative dims."""
-    if dim is None:
+    """None or () (all dims, as PyTorch's reductions), an int or a sequence -> a sorted tuple of non-negative dims."""
+    if dim is None or (not isinstance(dim, int) and len(dim) == 0):
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     normalized = sorted({normalize_dim(d, ndim, op_name) for d in dims})
