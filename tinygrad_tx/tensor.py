@@ -21,6 +21,16 @@ from .ops.softmax import LogSoftmax, Softmax
 _DTYPE_OF_ARRAY = {d.numpy_name: d for d in dtypes.ALL}
 _SCALARS = (int, float, bool)
 
+_DTYPE_OF_ARRAY_DTYPE = {}  # the array module's dtype objects -> DType; reading .name each time is slow
+
+
+def _dtype_of(array):
+    dtype = _DTYPE_OF_ARRAY_DTYPE.get(array.dtype)
+    if dtype is None:
+        dtype = _DTYPE_OF_ARRAY_DTYPE[array.dtype] = _DTYPE_OF_ARRAY[array.dtype.name]
+    return dtype
+
+
 ValuesAndIndices = namedtuple("ValuesAndIndices", ["values", "indices"])
 
 
@@ -55,7 +65,7 @@ class Tensor:
         self.array = array
         self.device = device
         self.backend = backend
-        self.dtype = _DTYPE_OF_ARRAY[array.dtype.name]
+        self.dtype = _dtype_of(array)
         self._requires_grad = False
         self.grad = None
         self.grad_fn = None

@@ -79,13 +79,12 @@ class Function:
     @property
     def output(self):
         """This op's output, rebuilt without a reference cycle (output -> grad_fn -> output)."""
-        from ..tensor import Tensor
         self._check_not_freed()
         array, counter, version = self._output
         if counter.value != version:
             raise RuntimeError(f"{self.name}: its output was modified in place after the forward pass; "
                                "its backward needs the original values")
-        tensor = Tensor._make(array, self._device, requires_grad=True, grad_fn=self)
+        tensor = _tensor_class()._make(array, self._device, requires_grad=True, grad_fn=self)
         tensor._version = counter
         return tensor
 
@@ -111,7 +110,7 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from ..tensor import Tensor
+        Tensor = _tensor_class()
         tensors = [a for a in args if isinstance(a, Tensor)]
         device = tensors[0].device
         for t in tensors[1:]:
@@ -140,10 +139,21 @@ class Function:
         return output
 
 
+def _tensor_class():
+    """Tensor, imported on first use: tensor.py itself imports this module."""
+    global _Tensor
+    if _Tensor is None:
+        from ..tensor import Tensor
+        _Tensor = Tensor
+    return _Tensor
+
+
+_Tensor = None
+
+
 def _edge(arg):
     """The node an input's gradient flows to: its grad_fn, or the accumulator of a leaf."""
-    from ..tensor import Tensor
-    if not isinstance(arg, Tensor) or not arg.requires_grad:
+    if not isinstance(arg, _tensor_class()) or not arg.requires_grad:
         return None
     if arg.grad_fn is not None:
         return arg.grad_fn

@@ -6,6 +6,7 @@ from ..ops.attention import ScaledDotProductAttention
 from ..ops.cross_entropy import CrossEntropy
 from ..ops.dims import broadcast_shape
 from ..ops.layer_norm import LayerNorm
+from ..ops.linear import Linear
 from ..tensor import Tensor
 
 
@@ -38,8 +39,13 @@ def linear(x, weight, bias=None):
     if x.shape[-1] != weight.shape[-1]:
         raise RuntimeError(f"linear: input of shape {x.shape} does not match weight of shape {weight.shape} "
                            f"(expected last dim {weight.shape[-1]})")
-    out = x.matmul(weight.transpose(0, 1))
-    return out + bias if bias is not None else out
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and (t.dtype is not x.dtype or t.device != x.device):
+            raise RuntimeError(f"linear: {name} is {t.dtype} on {t.device} but the input is {x.dtype} on {x.device}")
+    if x.ndim == 0 or weight.ndim != 2 or (bias is not None and bias.shape != (weight.shape[0],)):
+        raise RuntimeError(f"linear: expected input (..., in), weight (out, in) and bias (out,), got input {x.shape}, "
+                           f"weight {weight.shape}, bias {None if bias is None else bias.shape}")
+    return Linear.apply(x, weight, bias)
 
 
 def embedding(input, weight):

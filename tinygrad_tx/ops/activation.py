@@ -26,9 +26,22 @@ class Gelu(FusedFunction):
     def backward_arrays(ctx, grad_output):
         a, saved = ctx.saved_arrays
         if ctx.arguments[1] == "tanh":
+            # d/dx = 1/2 (1 + t) + 1/2 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2), t the forward's tanh;
+            # computed in place: this elementwise chain is a large share of a small GPT's step on a CPU
             t = saved
-            inner_derivative = TANH_SCALE * (1 + 3 * CUBIC * a * a)
-            return grad_output * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * inner_derivative), None
+            inner_derivative = a * a
+            inner_derivative *= 3 * CUBIC * TANH_SCALE
+            inner_derivative += TANH_SCALE
+            derivative = t * t
+            derivative -= 1
+            derivative *= -0.5
+            derivative *= a
+            derivative *= inner_derivative
+            derivative += 0.5
+            t_half = t * 0.5
+            derivative += t_half
+            derivative *= grad_output
+            return derivative, None
         # d/dx x Phi(x) = Phi(x) + x phi(x)
         pdf = ctx.backend.exp(-0.5 * a * a) * (1 / math.sqrt(2 * math.pi))
         return grad_output * (saved + a * pdf), None

@@ -1,0 +1,35 @@
+"""x W^T + b as one op: one matrix product over all leading dimensions, the bias added in place."""
+from .fused import FusedFunction
+
+
+class Linear(FusedFunction):
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        backend = x.backend
+        rows = backend.reshape(x.array, (-1, x.shape[-1]))                      # (N, in)
+        out = backend.matmul(rows, backend.transpose(weight.array, (1, 0)))      # (N, out)
+        if bias is not None:
+            out += bias.array
+        ctx.backend = backend
+        return backend.reshape(out, x.shape[:-1] + (weight.shape[0],))
+
+    @staticmethod
+    def backward_arrays(ctx, grad_output):
+        # dx = dy W,  dW = dy^T x,  db = sum of dy over rows
+        x, weight, bias = ctx.arguments
+        backend = ctx.backend
+        grad_rows = backend.reshape(grad_output, (-1, weight.shape[0]))           # (N, out)
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_x = backend.reshape(backend.matmul(grad_rows, weight.array), x.shape)
+        if ctx.needs_input_grad[1]:
+            rows = backend.reshape(x.array, (-1, x.shape[-1]))
+            grad_weight = backend.matmul(backend.transpose(grad_rows, (1, 0)), rows)
+        if bias is not None and ctx.needs_input_grad[2]:
+            grad_bias = backend.sum(grad_rows, 0, False)
+        return grad_x, grad_weight, grad_bias
+
+    @staticmethod
+    def composed(ctx, x, weight, bias):
+        out = x @ weight.transpose(0, 1)
+        return out + bias if bias is not None else out
