@@ -809,20 +809,23 @@ class Tensor:
         self[...] = Tensor._make(self.backend.rand(self.shape, self.dtype) * (high - low) + low, self.device)
         return self
 
-    # --- sampling (no gradient) ------------------------------------------------------------------------------------------------------
+    # --- sorting (values carry a gradient) and sampling (no gradient) ----------------------------------------------------------
     def topk(self, k, dim=-1, largest=True, sorted=True):
         dim = normalize_dim(dim, self.ndim, "topk")
         if not 0 <= k <= self.shape[dim]:
             raise RuntimeError(f"topk: k={k} is out of range for dim {dim} of size {self.shape[dim]}")
-        values, order = self.backend.sort(self.array, dim, descending=largest)
+        _, order = self.backend.sort(self.array, dim, descending=largest)
         keep = (slice(None),) * dim + (slice(0, k),)
-        return ValuesAndIndices(Tensor._make(values[keep], self.device),
-                                Tensor._make(order[keep].astype("int64"), self.device))
+        return self._sorted_values(Tensor._make(order[keep].astype("int64"), self.device), dim)
 
     def sort(self, dim=-1, descending=False):
         dim = normalize_dim(dim, self.ndim, "sort")
-        values, order = self.backend.sort(self.array, dim, descending)
-        return ValuesAndIndices(Tensor._make(values, self.device), Tensor._make(order.astype("int64"), self.device))
+        _, order = self.backend.sort(self.array, dim, descending)
+        return self._sorted_values(Tensor._make(order.astype("int64"), self.device), dim)
+
+    def _sorted_values(self, indices, dim):
+        """The values at indices along dim, read with gather so the gradient flows back to them (as PyTorch)."""
+        return ValuesAndIndices(indexing.Gather.apply(self, dim, indices), indices)
 
     def multinomial(self, num_samples, replacement=False):
         """Draw indices from each row's (unnormalized) probabilities."""
