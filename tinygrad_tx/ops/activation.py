@@ -13,9 +13,17 @@ class Gelu(FusedFunction):
         backend, a = x.backend, x.array
         if approximate == "tanh":
             # gelu(x) ~ x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-            t = backend.tanh(TANH_SCALE * (a + CUBIC * a * a * a))
+            inner = a * a                       # in place from here: fewer full-size temporaries
+            inner *= CUBIC
+            inner += 1
+            inner *= a
+            inner *= TANH_SCALE
+            t = backend.tanh(inner)
             ctx.saved_arrays = (a, t)
-            return 0.5 * a * (1 + t)
+            out = t + 1
+            out *= a
+            out *= 0.5
+            return out
         # gelu(x) = x Phi(x), Phi the standard normal CDF
         cdf = 0.5 * (1 + backend.erf(a * (1 / math.sqrt(2))))
         ctx.saved_arrays = (a, cdf)

@@ -13,7 +13,10 @@ class ScaledDotProductAttention(FusedFunction):
         # mask: None, a bool tensor (True = may attend) or a float tensor added to the scores
         # dropout_keep: None, or a float tensor of 0 and 1/(1-p) drawn by the caller
         backend = q.backend
-        scores = backend.matmul(q.array, backend.transpose(k.array, _swap_last(k.ndim))) * scale
+        # heads split off by a transpose are strided; BLAS wants contiguous operands
+        q_array, k_array, v_array = (backend.contiguous(t.array) for t in (q, k, v))
+        scores = backend.matmul(q_array, backend.transpose(k_array, _swap_last(k.ndim)))
+        scores *= scale
         if mask is not None:
             if mask.dtype.is_floating:
                 scores = scores + mask.array
@@ -25,24 +28,24 @@ class ScaledDotProductAttention(FusedFunction):
         totals = backend.sum(exps, -1, True)
         probs = exps / backend.where(totals > 0, totals, 1)
         used = probs * dropout_keep.array if dropout_keep is not None else probs
-        ctx.saved_arrays = (probs, used)
+        ctx.saved_arrays = (probs, used, q_array, k_array, v_array)
         ctx.backend = backend
-        return backend.matmul(used, v.array)
+        return backend.matmul(used, v_array)
 
     @staticmethod
     def backward_arrays(ctx, grad_output):
         # O = P' V, P' = P * keep, P = softmax(S), S = Q K^T * scale
-        q, k, v, mask, dropout_keep, scale = ctx.arguments
-        probs, used = ctx.saved_arrays
+        dropout_keep, scale = ctx.arguments[4:]
+        probs, used, q, k, v = ctx.saved_arrays
         backend = ctx.backend
         swap = _swap_last(grad_output.ndim)
         grad_v = backend.matmul(backend.transpose(used, swap), grad_output)
-        grad_probs = backend.matmul(grad_output, backend.transpose(v.array, swap))
+        grad_probs = backend.matmul(grad_output, backend.transpose(v, swap))
         if dropout_keep is not None:
             grad_probs = grad_probs * dropout_keep.array
         grad_scores = probs * (grad_probs - (grad_probs * probs).sum(axis=-1, keepdims=True))
-        grad_q = backend.matmul(grad_scores, k.array) * scale
-        grad_k = backend.matmul(backend.transpose(grad_scores, swap), q.array) * scale
+        grad_q = backend.matmul(grad_scores, k) * scale
+        grad_k = backend.matmul(backend.transpose(grad_scores, swap), q) * scale
         return grad_q, grad_k, grad_v, None, None, None
 
     @staticmethod
