@@ -46,6 +46,22 @@ class SavedTensor:
         return self.tensor
 
 
+class module_scope:
+    """While a Module runs, the ops it records remember the chain of modules that ran them
+    (outermost first), so a picture of the graph can group ops by module."""
+    stack = ()
+
+    def __init__(self, module):
+        self.module = module
+
+    def __enter__(self):
+        self.previous = module_scope.stack
+        module_scope.stack = self.previous + (self.module,)
+
+    def __exit__(self, *exc):
+        module_scope.stack = self.previous
+
+
 class Function:
     """Base of every differentiable op. See the module docstring for how to write one."""
     # ops whose output aliases their first input's memory share its version counter
@@ -61,6 +77,7 @@ class Function:
         self._output = None  # (array, version counter, version) when saves_output
         self._output_ref = None  # weakref to the output tensor, for its hooks and retain_grad
         self._input_meta = ()
+        self.module_stack = ()
 
     @property
     def name(self):
@@ -134,6 +151,7 @@ class Function:
             ctx.next_functions = tuple(_edge(a) for a in args)
             ctx._input_meta = tuple((a.shape, a.dtype) if isinstance(a, Tensor) else None for a in args)
             ctx._output_ref = weakref.ref(output)
+            ctx.module_stack = module_scope.stack
             if cls.saves_output:
                 ctx._output = (output_array, output._version, output._version.value)
         return output

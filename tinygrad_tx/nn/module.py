@@ -2,6 +2,7 @@
 from collections import OrderedDict
 
 from ..autograd import no_grad
+from ..autograd.function import module_scope
 from ..tensor import Tensor
 from .parameter import Parameter
 
@@ -59,7 +60,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        with module_scope(self):
+            return self.forward(*args, **kwargs)
 
     # --- walking the tree ---------------------------------------------------------------------------
     def named_modules(self, prefix=""):
