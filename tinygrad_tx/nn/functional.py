@@ -98,8 +98,9 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoo
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if not input.dtype.is_floating:
         raise RuntimeError(f"cross_entropy: logits must be floating point, got {input.dtype}")
-    if input.ndim == 1:
-        input, target = input.unsqueeze(0), target.unsqueeze(0)
+    if input.ndim == 1:  # one unbatched sample: a batch of one, and the batch dim dropped again for 'none'
+        losses = cross_entropy(input.unsqueeze(0), target.unsqueeze(0), ignore_index, reduction, label_smoothing)
+        return losses.squeeze(0) if reduction == "none" else losses
     n_classes = input.shape[1]
     if target.dtype.is_floating:
         return _cross_entropy_with_probabilities(input, target, reduction, label_smoothing)

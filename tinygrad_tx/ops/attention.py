@@ -46,7 +46,12 @@ class ScaledDotProductAttention(FusedFunction):
         grad_scores = probs * (grad_probs - (grad_probs * probs).sum(axis=-1, keepdims=True))
         grad_q = backend.matmul(grad_scores, k) * scale
         grad_k = backend.matmul(backend.transpose(grad_scores, swap), q) * scale
-        return grad_q, grad_k, grad_v, None, None, None
+        mask = ctx.arguments[3]
+        grad_mask = None
+        if mask is not None and mask.dtype.is_floating and ctx.needs_input_grad[3]:
+            # an additive mask enters the scores as is: its gradient is theirs, summed over its broadcast dims
+            grad_mask = _sum_to_shape(backend, grad_scores, mask.shape)
+        return grad_q, grad_k, grad_v, grad_mask, None, None
 
     @staticmethod
     def composed(ctx, q, k, v, mask, dropout_keep, scale):
@@ -61,6 +66,13 @@ class ScaledDotProductAttention(FusedFunction):
         if dropout_keep is not None:
             probs = probs * dropout_keep
         return probs @ v
+
+
+def _sum_to_shape(backend, array, shape):
+    leading = array.ndim - len(shape)
+    stretched = tuple(range(leading)) + tuple(
+        leading + i for i, n in enumerate(shape) if n == 1 and array.shape[leading + i] != 1)
+    return backend.reshape(backend.sum(array, stretched, True), shape)
 
 
 def _swap_last(ndim):
