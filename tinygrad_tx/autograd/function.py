@@ -141,8 +141,10 @@ class Function:
             ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         output_array = cls.forward(ctx, *args, **kwargs)
         device = getattr(ctx, "output_device", device)  # set by ops that move data between devices
-        output = Tensor._make(output_array, device, requires_grad=requires_grad,
-                              grad_fn=ctx if requires_grad else None)
+        output = Tensor._make(output_array, device)
+        requires_grad = requires_grad and output.dtype.is_floating  # an int or bool result (a cast) has no gradient
+        if requires_grad:
+            output._requires_grad, output.grad_fn = True, ctx
         if cls.returns_view:
             output._version = tensors[0]._version
             if requires_grad:
