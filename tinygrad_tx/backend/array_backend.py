@@ -5,6 +5,7 @@ and exposes the few dozen primitives the ops need. Op code calls these methods a
 never imports numpy or cupy, so a new device only has to provide this class.
 """
 
+
 class ArrayBackend:
     name = "abstract"
 
@@ -12,7 +13,8 @@ class ArrayBackend:
         self.xp = xp  # the array module: numpy or cupy
         self.array_type = xp.ndarray
         self.device = device
-        self.seed(0)
+        from ..random import initial_seed  # a device first used after manual_seed() starts seeded
+        self.seed(initial_seed())
 
     # --- allocation and conversion -------------------------------------------
     def asarray(self, data, dtype=None):

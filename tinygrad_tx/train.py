@@ -1,0 +1,60 @@
+"""Train a GPT-2 on a text file:  python -m tinygrad_tx.train --preset shakespeare-char-cpu
+
+Writes OUT_DIR/metrics.jsonl, OUT_DIR/loss.png and a checkpoint in OUT_DIR/ckpt, then prints a sample.
+Ctrl-C saves a checkpoint and exits; --resume continues from it with the same losses as an
+uninterrupted run.
+"""
+import argparse
+import time
+
+from .trainer import PRESETS, Trainer, TrainConfig, config_from_preset, plot_losses
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tinygrad_tx.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="shakespeare-char-cpu", choices=sorted(PRESETS))
+    parser.add_argument("--max-iters", type=int)
+    parser.add_argument("--eval-interval", type=int)
+    parser.add_argument("--eval-iters", type=int)
+    parser.add_argument("--log-interval", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--block-size", type=int)
+    parser.add_argument("--n-layer", type=int)
+    parser.add_argument("--n-head", type=int)
+    parser.add_argument("--n-embd", type=int)
+    parser.add_argument("--dropout", type=float)
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--device")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--out-dir")
+    parser.add_argument("--data", help="a UTF-8 text file (default: the bundled tiny Shakespeare)")
+    parser.add_argument("--tokenizer", choices=["char", "byte"])
+    parser.add_argument("--sample-tokens", type=int)
+    parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/ckpt")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    overrides = {key: value for key, value in vars(args).items()
+                 if value is not None and key in TrainConfig.__dataclass_fields__}
+    config = config_from_preset(args.preset, **overrides)
+    if args.max_iters is not None and "lr_decay_iters" not in overrides:
+        config.lr_decay_iters = args.max_iters  # decay over the run that was asked for
+    trainer = Trainer(config, resume=args.resume)
+    print(f"GPT-2 with {trainer.model.num_params():,} parameters, vocabulary {trainer.model_config.vocab_size}, "
+          f"on {config.device}; {config.max_iters} iterations of {config.batch_size}x{trainer.model_config.block_size}"
+          " tokens")
+    start = time.perf_counter()
+    best = trainer.train(resumed=args.resume)
+    print(f"best val loss {best:.4f} in {time.perf_counter() - start:.0f} s")
+    plot = plot_losses(config.out_dir)
+    if plot:
+        print(f"loss curve: {plot}")
+    if trainer.iteration >= config.max_iters:
+        print("sample:\n" + trainer.sample())
+
+
+if __name__ == "__main__":
+    main()
