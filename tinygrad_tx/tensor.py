@@ -294,6 +294,7 @@ class Tensor:
         return self._binary(other * alpha if alpha != 1 else other, elementwise.Add, "add")
 
     def sub(self, other, alpha=1):
+        _refuse_bool(self, other, "sub")
         return self._binary(other * alpha if alpha != 1 else other, elementwise.Sub, "sub")
 
     def mul(self, other):
@@ -311,6 +312,7 @@ class Tensor:
         return self._binary(other, elementwise.Add, "add", reverse=True)
 
     def __rsub__(self, other):
+        _refuse_bool(self, other, "sub")
         return self._binary(other, elementwise.Sub, "sub", reverse=True)
 
     def __rmul__(self, other):
@@ -320,6 +322,7 @@ class Tensor:
         return self._binary(other, elementwise.Div, "div", reverse=True, floating=True)
 
     def __neg__(self):
+        _refuse_bool(self, None, "neg")
         return elementwise.Neg.apply(self)
 
     def pow(self, exponent):
@@ -347,7 +350,11 @@ class Tensor:
         if a.shape[-1] != b.shape[-2]:
             raise RuntimeError(f"matmul: shapes {self.shape} and {other.shape} cannot be multiplied "
                                f"({a.shape[-1]} != {b.shape[-2]})")
-        broadcast_shape("matmul", a.shape[:-2], b.shape[:-2])
+        try:
+            broadcast_shape("matmul", a.shape[:-2], b.shape[:-2])
+        except RuntimeError:
+            raise RuntimeError(f"matmul: the batch dimensions of shapes {self.shape} and {other.shape} cannot be "
+                               "broadcast together") from None
         out = matmul.Matmul.apply(a, b)
         if self.ndim == 1:
             out = out.squeeze(-2)
@@ -547,7 +554,7 @@ class Tensor:
             return self.maximum(dim)
         if dim is None:
             return self.amax()
-        indices = self.argmax(dim, keepdim=True)
+        indices = self.argmax(normalize_dim(dim, self.ndim, "max"), keepdim=True)
         return self._values_at(indices, dim, keepdim)
 
     def min(self, dim=None, keepdim=False):
@@ -555,7 +562,7 @@ class Tensor:
             return self.minimum(dim)
         if dim is None:
             return self.amin()
-        indices = self.argmin(dim, keepdim=True)
+        indices = self.argmin(normalize_dim(dim, self.ndim, "min"), keepdim=True)
         return self._values_at(indices, dim, keepdim)
 
     def _values_at(self, indices, dim, keepdim):
@@ -771,6 +778,7 @@ class Tensor:
         return self._inplace(other * alpha if alpha != 1 else other, elementwise.Add, "add")
 
     def sub_(self, other, alpha=1):
+        _refuse_bool(self, other, "sub_")
         return self._inplace(other * alpha if alpha != 1 else other, elementwise.Sub, "sub")
 
     def mul_(self, other):
@@ -881,6 +889,13 @@ def _as_backend_array(data, backend, dtype):
         if dtype is None:
             raise TypeError(f"tensor: unsupported array dtype {array.dtype}")
     return backend.astype(array, dtype)
+
+
+def _refuse_bool(tensor, other, op_name):
+    """- on a bool tensor is almost always a botched mask inversion: refuse it, as PyTorch does."""
+    if tensor.dtype is dtypes.bool_ or (isinstance(other, Tensor) and other.dtype is dtypes.bool_):
+        raise RuntimeError(f"{op_name}: subtraction and negation are not supported for bool tensors; "
+                           "use ~ or logical_not() to invert a mask")
 
 
 def _scalar_like(value, tensor, dtype=None):

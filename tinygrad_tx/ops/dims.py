@@ -12,6 +12,8 @@ def normalize_dim(dim, ndim, op_name):
 
 def normalize_dims(dim, ndim, op_name):
     """None or () (all dims, as PyTorch's reductions), an int or a sequence -> a sorted tuple of non-negative dims."""
+    if not (dim is None or isinstance(dim, (int, tuple, list))):
+        raise TypeError(f"{op_name}: dim must be an int or a tuple of ints, got {dim!r}")
     if dim is None or (not isinstance(dim, int) and len(dim) == 0):
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
