@@ -1,4 +1,4 @@
-# make demo: train a small GPT on the bundled Shakespeare on the CPU, sample from it, plot the loss
+# make demo: train a small GPT on the bundled Shakespeare on the CPU, sample from it, plot the loss, draw the graph
 # make test: the test suite
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) examples/autograd_demo.py
+	$(PY) -m tinygrad_tx.train --preset shakespeare-char-cpu --out-dir out
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q tests
