@@ -20,6 +20,8 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(list(self._modules.items())[index]))
         return list(self._modules.values())[index]
 
     def __len__(self):

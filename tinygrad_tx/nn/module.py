@@ -18,6 +18,14 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+        if name in self._parameters and value is not None and not isinstance(value, Parameter):
+            raise TypeError(f"cannot assign {type(value).__name__} as parameter '{name}' of "
+                            f"{type(self).__name__} (Parameter or None expected); wrap it in Parameter(...) "
+                            "or copy the values in with .data or copy_()")
+        if name in self._buffers and (value is None or (isinstance(value, Tensor) and
+                                                         not isinstance(value, Parameter))):
+            self._buffers[name] = value  # a new value for a registered buffer stays a buffer, as in PyTorch
+            return
         for registry in (self._parameters, self._buffers, self._modules):
             registry.pop(name, None)
         if isinstance(value, Parameter):
@@ -48,6 +56,8 @@ class Module:
         self._buffers[name] = tensor
         if not persistent:
             self.__dict__.setdefault("_non_persistent", set()).add(name)
+        else:
+            self.__dict__.get("_non_persistent", set()).discard(name)
 
     def register_parameter(self, name, parameter):
         self.__setattr__(name, parameter) if parameter is not None else self._parameters.pop(name, None)
@@ -146,6 +156,8 @@ class Module:
             for parameter in module._parameters.values():
                 if parameter is not None:
                     parameter.data = _moved(parameter, args, kwargs)
+                    if parameter.grad is not None:  # as PyTorch: a gradient follows its parameter
+                        parameter.grad = _moved(parameter.grad, args, kwargs)
             for name, buffer in module._buffers.items():
                 if buffer is not None:
                     module._buffers[name] = _moved(buffer, args, kwargs)

@@ -7,21 +7,45 @@ from ..autograd import no_grad
 @no_grad()
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
     """Scale all gradients together so their global norm is at most max_norm.
-    Returns the norm before clipping as a 0-d tensor."""
+    Returns the norm before clipping as a 0-d tensor of the gradients' dtype, as PyTorch."""
     from ..tensor import Tensor
-    grads = [p.grad for p in ([parameters] if isinstance(parameters, Tensor) else parameters) if p.grad is not None]
+    parameters = [parameters] if isinstance(parameters, Tensor) else parameters
+    grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
         return Tensor(0.0)
-    backend = grads[0].backend
-    if norm_type == float("inf"):
-        total = max(float(backend.abs(g.array).max()) for g in grads)
+    norm_type = float(norm_type)
+    first = grads[0]
+    parts = [_norm_part(g, norm_type) for g in grads if g.numel()]
+    if not parts:
+        return Tensor(0.0, dtype=first.dtype, device=first.device)
+    if any(g.device != first.device for g in grads):  # combine on the host (one sync per gradient)
+        parts = [first.backend.asarray(float(part)) for part in parts]
+    # one stacked reduction keeps the sum on the device: a single sync below, not one per gradient
+    stacked = first.backend.stack(parts, 0)
+    if norm_type == math.inf:
+        total = first.backend.max(stacked, None, False)
     else:
-        total = sum(float(backend.sum(backend.abs(g.array) ** norm_type, None, False)) for g in grads) \
-            ** (1.0 / norm_type)
-    if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(f"clip_grad_norm_: the total norm of the gradients is {total}")
-    scale = max_norm / (total + 1e-6)
+        total = first.backend.sum(stacked, None, False) ** (1.0 / norm_type)
+    total_value = float(total)
+    if error_if_nonfinite and not math.isfinite(total_value):
+        raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total_value}, "
+                           "so they cannot be clipped; pass error_if_nonfinite=False to skip this check")
+    scale = max_norm / (total_value + 1e-6)
     if scale < 1:
-        for g in grads:
-            g.array *= scale
-    return Tensor(total, device=grads[0].device)
+        # new arrays rather than in-place *=: a gradient may be a read-only broadcast, or share memory with
+        # another parameter's gradient (a + b hands both the same array), which in place would scale twice
+        for g in {id(g): g for g in grads}.values():
+            g.array = g.array * scale
+    return Tensor._make(total, first.device)
+
+
+def _norm_part(grad, norm_type):
+    """The per-gradient piece of the global norm: sum |g|^p, or max |g| for the infinity norm."""
+    backend, array = grad.backend, grad.array
+    if norm_type == math.inf:
+        return backend.max(backend.abs(array), None, False)
+    if norm_type == 2.0:
+        return backend.sum(array * array, None, False)
+    if norm_type == 1.0:
+        return backend.sum(backend.abs(array), None, False)
+    return backend.sum(backend.abs(array) ** norm_type, None, False)
