@@ -61,6 +61,9 @@ def rand(*shape, dtype=None, device=None, requires_grad=False):
 
 
 def randint(low, high=None, size=(), dtype=None, device=None):
+    """randint(high, size) or randint(low, high, size), as PyTorch: integers in [low, high)."""
+    if isinstance(high, (tuple, list)):  # randint(high, size)
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     if low >= high:

@@ -41,7 +41,12 @@ def to_dtype(obj):
         return int64
     if obj is bool:
         return bool_
-    name = getattr(obj, "name", None) if not isinstance(obj, str) else obj
+    if isinstance(obj, str):
+        name = obj
+    elif isinstance(obj, type):  # a NumPy scalar type such as np.float64
+        name = obj.__name__
+    else:  # a NumPy (or CuPy) dtype object
+        name = getattr(obj, "name", None)
     if name in _BY_NAME:
         return _BY_NAME[name]
     raise TypeError(f"unsupported dtype {obj!r}; supported: {', '.join(d.name for d in ALL)}")

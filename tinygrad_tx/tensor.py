@@ -881,7 +881,8 @@ def _as_backend_array(data, backend, dtype):
         elif dtype is None and inferred is None:
             raise TypeError(f"tensor: cannot make a tensor from data of type {array.dtype}")
     else:
-        array = backend.asarray(data)
+        # a copy, as torch.tensor makes: later edits of the source array (or tensor) must not reach this one
+        array = backend.copy(backend.asarray(data))
     if dtype is None:
         kind = array.dtype.kind
         dtype = _DTYPE_OF_ARRAY.get(array.dtype.name) or (
