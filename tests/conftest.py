@@ -40,6 +40,15 @@ def device(request):
     return request.param
 
 
+@pytest.fixture
+def second_device(monkeypatch):
+    """A second CPU-backed device registered as 'cuda:7': exercises the cross-device paths without a GPU."""
+    from tinygrad_tx import backend
+    from tinygrad_tx.backend.numpy_backend import NumpyBackend
+    monkeypatch.setitem(backend._backends, "cuda:7", NumpyBackend())
+    return "cuda:7"
+
+
 def rng(seed=0):
     return np.random.default_rng(seed)
 
