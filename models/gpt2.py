@@ -164,8 +164,7 @@ class GPT2(nn.Module):
             {"params": [p for p in parameters if p.ndim >= 2], "weight_decay": weight_decay},
             {"params": [p for p in parameters if p.ndim < 2], "weight_decay": 0.0},
         ]
-        from tinygrad_tx import optim
-        return optim.AdamW(groups, lr=learning_rate, betas=betas)
+        return tg.optim.AdamW(groups, lr=learning_rate, betas=betas)
 
     @tg.no_grad()
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None):

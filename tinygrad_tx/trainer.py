@@ -55,16 +55,17 @@ class TrainConfig:
 
 
 PRESETS = {
-    # nanoGPT's shakespeare_char recipe scaled for a laptop CPU (its README's CPU command)
+    # nanoGPT's shakespeare_char recipe scaled for a laptop CPU (its README's CPU command; like nanoGPT's
+    # train.py, no biases in Linear and LayerNorm layers)
     "shakespeare-char-cpu": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, max_iters=2000,
                                  learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, lr_decay_iters=2000,
                                  beta1=0.9, beta2=0.99, weight_decay=0.1, dropout=0.0, grad_clip=1.0,
-                                 eval_interval=250, eval_iters=20),
+                                 eval_interval=250, eval_iters=20, bias=False),
     # nanoGPT's shakespeare_char recipe as it runs on a GPU
     "shakespeare-char": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, max_iters=5000,
                              learning_rate=1e-3, min_lr=1e-4, warmup_iters=100, lr_decay_iters=5000,
                              beta1=0.9, beta2=0.99, weight_decay=0.1, dropout=0.2, grad_clip=1.0,
-                             eval_interval=250, eval_iters=200),
+                             eval_interval=250, eval_iters=200, bias=False),
 }
 
 
