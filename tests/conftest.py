@@ -62,7 +62,7 @@ def to_numpy(x):
     if isinstance(x, tg.Tensor):
         return np.asarray(x.detach().cpu().numpy())
     if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
+        return x.detach().cpu().numpy(force=True)  # force: torch's lazily-zero gradients convert too
     return np.asarray(x)
 
 

@@ -45,6 +45,7 @@ CASES = {
     "Log": (lambda x: x.log(), [_positive(3, 4)], {}),
     "Sqrt": (lambda x: x.sqrt(), [_positive(3, 4)], {}),
     "Rsqrt": (lambda x: x.rsqrt(), [_positive(3, 4)], {}),
+    "StdFromVar": (lambda x: x.std(1) + x.std(0, correction=0).sum(), [randn(3, 4)], {}),
     "Tanh": (lambda x: x.tanh(), [randn(3, 4)], {}),
     "Sigmoid": (lambda x: x.sigmoid(), [randn(3, 4)], {}),
     "Relu": (lambda x: x.relu(), [_away_from_zero(3, 4)], {}),

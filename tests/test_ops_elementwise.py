@@ -319,3 +319,8 @@ def test_int_tensor_times_float_gives_float32_values():
     out = tg.tensor([1, 2, 3]) * 2.5
     assert out.dtype is tg.float32
     assert out.tolist() == [2.5, 5.0, 7.5]
+
+
+def test_unary_ops_on_0d_tensors():
+    a = np.array(0.3)
+    compare(lambda lib, x: x.erf() + lib.F.gelu(x) + lib.F.gelu(x, approximate="tanh") + x.exp() + x.sigmoid(), a)

@@ -48,6 +48,14 @@ def test_var_of_one_element_is_nan_like_torch():
     compare(lambda lib, x: x.var(correction=0), np.array([2.0]))
 
 
+def test_std_of_constant_rows_has_zero_gradient():
+    # sqrt'(0) is infinite; PyTorch masks the std gradient to 0 there instead of giving NaN
+    a = np.array([[1.0, 1.0, 1.0], [1.0, 2.0, 4.0]])
+    compare(lambda lib, x: x.std(1), a)
+    compare(lambda lib, x: x.std(1, correction=0), a)
+    compare(lambda lib, x: x.std(0, correction=0), np.array([[0.5, 1.0]]))
+
+
 def test_sum_of_int_and_bool_tensors():
     for array in (np.array([[1, 2], [3, 4]], dtype=np.int32), np.array([True, False, True])):
         ours, theirs = tg.tensor(array).sum(), torch.tensor(array).sum()

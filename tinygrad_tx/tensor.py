@@ -535,7 +535,7 @@ class Tensor:
         return (centered * centered).sum(dims, keepdim) / max(count - correction, 0)
 
     def std(self, dim=None, unbiased=None, keepdim=False, correction=None):
-        return self.var(dim, unbiased, keepdim, correction).sqrt()
+        return elementwise.StdFromVar.apply(self.var(dim, unbiased, keepdim, correction))
 
     def amax(self, dim=None, keepdim=False):
         return self._extreme(reduce.Amax, dim, keepdim, "amax")

@@ -24,7 +24,8 @@ class NumpyBackend(ArrayBackend):
 
     def erf(self, a):
         # NumPy has no erf; math.erf is exact to double precision (the tanh form of GELU is the fast one)
-        return self._erf(a).astype(a.dtype)
+        a = np.asarray(a)  # a 0-d result arrives as a NumPy scalar, which frompyfunc turns into a Python float
+        return np.asarray(self._erf(a)).astype(a.dtype)
 
     def index_add(self, target, index, values):
         np.add.at(target, index, values)

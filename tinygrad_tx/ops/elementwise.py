@@ -163,6 +163,16 @@ class Sqrt(Function):
         return grad_output / (ctx.output * 2)
 
 
+class StdFromVar(Sqrt):
+    """sqrt of a variance, for std: where the variance is 0 (a constant row) the gradient is 0 rather
+    than inf * 0 = NaN, as PyTorch's std backward masks it."""
+    @staticmethod
+    def backward(ctx, grad_output):
+        out = ctx.output
+        zero = out == 0
+        return (grad_output / (out.masked_fill(zero, 1) * 2)).masked_fill(zero, 0)
+
+
 class Rsqrt(Function):
     saves_output = True
 
