@@ -3,8 +3,8 @@
 Both start from the same weights (copied from tinygrad_tx's init into the PyTorch model) and see
 the same batches; each runs the full recipe (AdamW, warmup + cosine decay, grad clipping).
 Timing alternates blocks of iterations between the two, so machine noise hits both alike.
-Peak memory is measured in a separate child process per framework (resident set size growth
-while training), since one process holding both would blur the two.
+Peak memory is measured in a separate child process per framework (growth of the resident set
+while training, over its size just before), since one process holding both would blur the two.
 
     python benchmarks/train_cpu.py                 # the shakespeare-char-cpu recipe, 2000 iterations
     python benchmarks/train_cpu.py --iters 200     # a quicker look
@@ -13,9 +13,9 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -38,8 +38,8 @@ class TorchAttention(tnn.Module):
     def __init__(self, c):
         super().__init__()
         self.n_head = c.n_head
-        self.c_attn = tnn.Linear(c.n_embd, 3 * c.n_embd)
-        self.c_proj = tnn.Linear(c.n_embd, c.n_embd)
+        self.c_attn = tnn.Linear(c.n_embd, 3 * c.n_embd, bias=c.bias)
+        self.c_proj = tnn.Linear(c.n_embd, c.n_embd, bias=c.bias)
 
     def forward(self, x):
         B, T, C = x.shape
@@ -52,10 +52,10 @@ class TorchAttention(tnn.Module):
 class TorchBlock(tnn.Module):
     def __init__(self, c):
         super().__init__()
-        self.ln_1, self.attn = tnn.LayerNorm(c.n_embd), TorchAttention(c)
-        self.ln_2 = tnn.LayerNorm(c.n_embd)
-        self.mlp = tnn.ModuleDict(dict(c_fc=tnn.Linear(c.n_embd, 4 * c.n_embd),
-                                       c_proj=tnn.Linear(4 * c.n_embd, c.n_embd)))
+        self.ln_1, self.attn = tnn.LayerNorm(c.n_embd, bias=c.bias), TorchAttention(c)
+        self.ln_2 = tnn.LayerNorm(c.n_embd, bias=c.bias)
+        self.mlp = tnn.ModuleDict(dict(c_fc=tnn.Linear(c.n_embd, 4 * c.n_embd, bias=c.bias),
+                                       c_proj=tnn.Linear(4 * c.n_embd, c.n_embd, bias=c.bias)))
 
     def forward(self, x):
         x = x + self.attn(self.ln_1(x))
@@ -67,7 +67,7 @@ class TorchGPT(tnn.Module):
         super().__init__()
         self.transformer = tnn.ModuleDict(dict(
             wte=tnn.Embedding(c.vocab_size, c.n_embd), wpe=tnn.Embedding(c.block_size, c.n_embd),
-            h=tnn.ModuleList([TorchBlock(c) for _ in range(c.n_layer)]), ln_f=tnn.LayerNorm(c.n_embd)))
+            h=tnn.ModuleList([TorchBlock(c) for _ in range(c.n_layer)]), ln_f=tnn.LayerNorm(c.n_embd, bias=c.bias)))
         self.lm_head = tnn.Linear(c.n_embd, c.vocab_size, bias=False)
         self.transformer.wte.weight = self.lm_head.weight
 
@@ -142,20 +142,34 @@ def setup(iters):
     tg.manual_seed(config.seed)
     vocab = TextDataset().tokenizer.vocab_size
     model_config = GPT2Config(n_layer=config.n_layer, n_head=config.n_head, n_embd=config.n_embd,
-                              block_size=config.block_size, vocab_size=vocab, dropout=0.0)
+                              block_size=config.block_size, vocab_size=vocab, dropout=0.0, bias=config.bias)
     weights = {k: v.numpy() for k, v in GPT2(model_config).state_dict().items()}
     return config, model_config, weights
 
 
+def resident_mib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
 def measure_memory(framework, iters):
-    """Child process: train `iters` steps and report how much the resident set grew (MiB)."""
+    """Child process: train `iters` steps; report the peak growth of the resident set over its size
+    just before training (sampled every millisecond, so it sees peaks inside forward and backward)."""
     config, model_config, weights = setup(iters)
     run = Run(framework, config, model_config, weights)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline, peak, done = resident_mib(), [0.0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], resident_mib())
+            time.sleep(0.001)
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     for _ in range(iters):
         run.step()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_mib": (after - before) / 1024}))
+    done.set()
+    sampler.join()
+    print(json.dumps({"peak_mib": peak[0] - baseline}))
 
 
 def main():
