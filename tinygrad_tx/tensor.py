@@ -129,15 +129,18 @@ class Tensor:
         self._version.value += 1
 
     def __repr__(self):
-        body = repr(self.backend.to_numpy(self.array)).replace("array(", "tensor(", 1)
+        values = self.backend.to_numpy(self.array)
+        body = _array_string(values)
         extras = []
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
+        if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):  # PyTorch names only the others
+            extras.append(f"dtype=tinygrad_tx.{self.dtype.name}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn=<{self.grad_fn.name}>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
-        return body[:-1] + "".join(", " + e for e in extras) + ")" if extras else body
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     # --- getting values out ------------------------------------------------------------------------------
     def numpy(self):
@@ -866,6 +869,14 @@ class _HookHandle:
     def remove(self):
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
+
+
+def _array_string(values):
+    text = repr(values)  # "array([...], dtype=...)": keep what is between the parentheses, without the dtype
+    inner = text[text.index("(") + 1:text.rindex(")")]
+    if ", dtype=" in inner:
+        inner = inner[:inner.rindex(", dtype=")]
+    return inner.replace("\n      ", "\n       ")
 
 
 # --- helpers shared by the methods above --------------------------------------------------------------------------------------
