@@ -224,6 +224,7 @@ def test_shape_queries():
 
 
 def test_repr():
-    assert repr(tg.tensor([1.0, 2.0])) == "tensor([1., 2.], dtype=float32)"
+    assert repr(tg.tensor([1.0, 2.0])) == "tensor([1., 2.])"
+    assert repr(tg.tensor([1.0], dtype=tg.float64)) == "tensor([1.], dtype=tinygrad_tx.float64)"
     assert "requires_grad=True" in repr(tg.tensor([1.0], requires_grad=True))
     assert "grad_fn=<Mul>" in repr(tg.tensor([1.0], requires_grad=True) * 2)
