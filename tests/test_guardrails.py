@@ -74,6 +74,8 @@ def test_expand_to_incompatible_shape():
         tg.ones(2, 3).expand(4, 3)
     with raises(RuntimeError, "expand", "(2, 3)", "(3,)"):
         tg.ones(2, 3).expand(3)
+    with raises(RuntimeError, "expand", "(-1, 3)", "(3,)", "leading"):
+        tg.ones(3).expand(-1, 3)
 
 
 def test_permute_with_a_repeated_dim():

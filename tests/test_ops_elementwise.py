@@ -324,3 +324,10 @@ def test_int_tensor_times_float_gives_float32_values():
 def test_unary_ops_on_0d_tensors():
     a = np.array(0.3)
     compare(lambda lib, x: x.erf() + lib.F.gelu(x) + lib.F.gelu(x, approximate="tanh") + x.exp() + x.sigmoid(), a)
+
+
+def test_clamp_of_an_int_tensor():
+    for bounds in ((0, 3), (0, 2.5), (None, 1.5), (-1, None)):
+        ours, theirs = tg.tensor([1, 5, -2]).clamp(*bounds), torch.tensor([1, 5, -2]).clamp(*bounds)
+        assert _dtype_name(ours) == _dtype_name(theirs), bounds
+        assert_close(ours, theirs)

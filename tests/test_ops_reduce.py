@@ -163,3 +163,9 @@ def test_mean_of_int_tensor_raises():
 ], ids=["sum", "mean", "var", "std", "amax", "amin", "logsumexp", "max_dim", "min_dim", "max"])
 def test_reduce_gradcheck(fn):
     gradcheck(fn, randn(3, 4))
+
+
+def test_max_min_topk_sort_of_a_0d_tensor():
+    a = np.array(1.5)
+    compare(lambda lib, x: tuple(x.max(0)) + tuple(x.min(-1, keepdim=True)), a)
+    compare(lambda lib, x: tuple(x.topk(1)) + tuple(x.sort()), a)

@@ -481,7 +481,10 @@ class Tensor:
         if isinstance(min, Tensor) or isinstance(max, Tensor):
             result = self if min is None else self.maximum(min)
             return result if max is None else result.minimum(max)
-        return elementwise.Clamp.apply(self, min, max)
+        # a float bound makes an integer tensor's result float32, as with any Python float (PyTorch's rule)
+        floating_bound = isinstance(min, float) or isinstance(max, float)
+        x = self.to(dtypes.default_float) if floating_bound and not self.dtype.is_floating else self
+        return elementwise.Clamp.apply(x, min, max)
 
     clip = clamp
 
@@ -557,6 +560,8 @@ class Tensor:
             return self.maximum(dim)
         if dim is None:
             return self.amax()
+        if self.ndim == 0:  # a 0-d tensor is its own maximum, at index 0 (as PyTorch)
+            return self._scalar_extreme(dim, "max")
         indices = self.argmax(normalize_dim(dim, self.ndim, "max"), keepdim=True)
         return self._values_at(indices, dim, keepdim)
 
@@ -565,8 +570,15 @@ class Tensor:
             return self.minimum(dim)
         if dim is None:
             return self.amin()
+        if self.ndim == 0:
+            return self._scalar_extreme(dim, "min")
         indices = self.argmin(normalize_dim(dim, self.ndim, "min"), keepdim=True)
         return self._values_at(indices, dim, keepdim)
+
+    def _scalar_extreme(self, dim, op_name):
+        normalize_dim(dim, 0, op_name)
+        values, indices = getattr(self.reshape(1), op_name)(0)
+        return ValuesAndIndices(values, indices)
 
     def _values_at(self, indices, dim, keepdim):
         values = self.gather(dim, indices)
@@ -639,6 +651,9 @@ class Tensor:
         if len(shape) < self.ndim:
             raise RuntimeError(f"expand: target shape {shape} has fewer dimensions than the tensor's {self.shape}")
         leading = len(shape) - self.ndim
+        if -1 in shape[:leading]:
+            raise RuntimeError(f"expand: -1 in {shape} names a new leading dimension of the tensor of shape "
+                               f"{self.shape}; only existing dimensions can keep their size with -1")
         target = tuple(self.shape[i - leading] if n == -1 else n for i, n in enumerate(shape))
         for i, n in enumerate(self.shape):
             if n != 1 and n != target[leading + i]:
@@ -823,6 +838,9 @@ class Tensor:
     # --- sorting (values carry a gradient) and sampling (no gradient) ----------------------------------------------------------
     def topk(self, k, dim=-1, largest=True, sorted=True):
         dim = normalize_dim(dim, self.ndim, "topk")
+        if self.ndim == 0:  # one element: as a 1-element vector, then back to 0-d (PyTorch's rule)
+            values, indices = self.reshape(1).topk(k, 0, largest)
+            return ValuesAndIndices(values.reshape(()), indices.reshape(())) if k == 1 else (values, indices)
         if not 0 <= k <= self.shape[dim]:
             raise RuntimeError(f"topk: k={k} is out of range for dim {dim} of size {self.shape[dim]}")
         _, order = self.backend.sort(self.array, dim, descending=largest)
@@ -831,6 +849,9 @@ class Tensor:
 
     def sort(self, dim=-1, descending=False):
         dim = normalize_dim(dim, self.ndim, "sort")
+        if self.ndim == 0:
+            values, indices = self.reshape(1).sort(0, descending)
+            return ValuesAndIndices(values.reshape(()), indices.reshape(()))
         _, order = self.backend.sort(self.array, dim, descending)
         return self._sorted_values(Tensor._make(order.astype("int64"), self.device), dim)
 
