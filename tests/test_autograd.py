@@ -392,3 +392,48 @@ def test_requires_grad_propagates_only_through_recording_ops():
     assert x.argmax().requires_grad is False
     assert x.max(0).indices.requires_grad is False
     assert x.max(0).values.requires_grad is True
+
+
+def test_leaf_hooks_apply_to_autograd_grad_results():
+    results = []
+    for lib in (TG, TORCH):
+        x = lib.t.tensor([1.0, 2.0], requires_grad=True)
+        x.register_hook(lambda g: g * 10)
+        h = x * 3
+        h.register_hook(lambda g: g + 100)
+        gx, gh = lib.t.autograd.grad((h * h).sum(), [x, h])
+        results.append((gx, gh))
+    assert_close(results[0][0], results[1][0])
+    assert_close(results[0][1], results[1][1])
+
+
+# --- in-place ops in the graph ------------------------------------------------------------------------------------
+def _inplace_program(lib, x, w):
+    a = x * 2
+    a += w
+    a *= x  # saves a as it was before the write
+    a.clamp_(-3, 5)  # recorded too: the gradient is cut where it clamps
+    a.div_(x.detach().abs() + 1)
+    a.sub_(x, alpha=0.5)
+    b = lib.t.zeros(a.shape, dtype=a.dtype)
+    b += a
+    b[1] = x[0] * 4
+    b.masked_fill_(b > 1.5, 0.0)
+    c = x.clone()
+    c.copy_(b * 2)
+    return c * c + b
+
+
+def test_inplace_ops_in_the_graph_match_torch():
+    compare(_inplace_program, np.array([1.0, -2.0, 3.0, 0.3, -0.7]), np.array([0.5, 0.5, 2.0, -1.0, 0.1]))
+    compare(_inplace_program, randn(4, 5), randn(5, seed=1))
+
+
+def test_inplace_op_on_a_tensor_that_does_not_require_grad_joins_the_graph():
+    def fn(lib, x):
+        acc = lib.t.zeros(3, dtype=x.dtype)
+        for i in range(3):
+            acc += x[i] * x
+            acc *= 0.5
+        return acc
+    compare(fn, randn(3))

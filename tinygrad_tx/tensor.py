@@ -754,9 +754,14 @@ class Tensor:
         return indexing.Gather.apply(source, dim, index)
 
     # --- in-place ops ----------------------------------------------------------------------------------------------------------------
-    def _alias(self):
+    def _alias(self, snapshot=False):
         """Another Tensor object for the same values and graph position, so an in-place op can
-        take this tensor's place in the graph without making a cycle."""
+        take this tensor's place in the graph without making a cycle.
+
+        snapshot=True copies the values: an op recorded for backward (x *= y saves x) must keep the
+        values from before the write, which would otherwise overwrite them in the shared memory."""
+        if snapshot:
+            return Tensor._make(self.backend.copy(self.array), self.device, self.requires_grad, self.grad_fn)
         alias = Tensor._make(self.array, self.device, self.requires_grad, self.grad_fn)
         alias._version = self._version
         return alias
@@ -789,7 +794,7 @@ class Tensor:
     def _inplace(self, other, function, op_name):
         tracked = is_grad_enabled() and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad))
         with no_grad() if not tracked else nullcontext():
-            result = self._alias()._binary(other, function, op_name + "_")
+            result = self._alias(snapshot=tracked)._binary(other, function, op_name + "_")
         return self._assign_inplace(result, op_name + "_")
 
     def add_(self, other, alpha=1):
@@ -819,8 +824,9 @@ class Tensor:
         return self
 
     def clamp_(self, min=None, max=None):
-        with no_grad():
-            result = self.clamp(min, max)
+        tracked = is_grad_enabled() and self.requires_grad
+        with no_grad() if not tracked else nullcontext():
+            result = self._alias(snapshot=tracked).clamp(min, max)
         return self._assign_inplace(result, "clamp_")
 
     def masked_fill_(self, mask, value):

@@ -55,6 +55,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                 continue
             grad = pending.pop(node)
             visit_order.append(node)
+            if isinstance(node, AccumulateGrad) and (capture is None or node in capture):
+                grad = _run_leaf_hooks(node, grad)  # autograd.grad() returns a leaf's gradient after its hooks too
             if capture is not None and node in capture:
                 capture[node] = grad
             if isinstance(node, AccumulateGrad):
@@ -127,13 +129,18 @@ def _run_tensor_hooks(node, grad, write_retained_grad):
     return grad
 
 
+def _run_leaf_hooks(node, grad):
+    leaf = node.leaf_ref()
+    for hook in leaf._hooks if leaf is not None else ():
+        result = hook(grad)
+        grad = result if result is not None else grad
+    return grad
+
+
 def _accumulate_into_leaf(node, grad, create_graph):
     leaf = node.leaf_ref()
     if leaf is None:
         return
-    for hook in leaf._hooks:
-        result = hook(grad)
-        grad = result if result is not None else grad
     if not create_graph:
         grad = grad.detach()
     leaf.grad = grad if leaf.grad is None else leaf.grad + grad
