@@ -52,6 +52,13 @@ def test_integer_array_getitem(index):
     compare(fn, a)
 
 
+def test_negative_row_indices_of_a_matrix():
+    # a table[ids] lookup has its own backward (one-hot matmul or scatter-add): negative ids count from the end
+    compare(lambda lib, x: x[lib.t.tensor([-1, 0, -1, 2])], randn(4, 3))
+    compare(lambda lib, x: x[lib.t.tensor([[-1, -2], [0, -1]])], randn(3, 2))
+    compare(lambda lib, x: x[lib.t.tensor([-1, 5, -2000])], randn(2000, 2))
+
+
 def test_integer_array_getitem_with_lists_and_numpy_arrays():
     a = randn(5, 3)
     compare(lambda lib, x: x[[0, 0, 4, 4, 4]], a)

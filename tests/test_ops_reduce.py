@@ -141,6 +141,13 @@ def test_logsumexp_is_stable_for_large_inputs():
     compare(lambda lib, x: x.logsumexp(1), a.astype(np.float32), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_logsumexp_of_infinite_rows():
+    # an all -inf row gives -inf (not NaN from -inf - -inf), a +inf entry gives +inf, as in torch
+    a = np.array([[-np.inf, -np.inf, -np.inf], [np.inf, 1.0, 0.0], [-np.inf, 1.0, 2.0]])
+    compare(lambda lib, x: x.logsumexp(1), a)
+
+
 def test_functional_spellings():
     a = randn(3, 4)
     compare(lambda lib, x: lib.t.sum(x, 1) + lib.t.mean(x, 1) + lib.t.amax(x, 1) + lib.t.logsumexp(x, 1), a)

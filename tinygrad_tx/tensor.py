@@ -602,6 +602,7 @@ class Tensor:
 
     def logsumexp(self, dim, keepdim=False):
         shift = self.amax(dim, keepdim=True).detach()
+        shift = shift.masked_fill(~shift.isfinite(), 0)  # an all -inf (or +inf) row: avoid inf - inf = NaN
         out = (self - shift).exp().sum(dim, keepdim=True).log() + shift
         return out if keepdim else out.squeeze(dim)
 

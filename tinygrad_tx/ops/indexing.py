@@ -36,8 +36,10 @@ class IndexAdd(Function):
             backend.setitem(out, index, grad.array)
             return out
         if len(index) == 1 and len(shape) == 2 and index[0].ndim >= 1 and index[0].dtype != bool:
-            # an embedding lookup table[ids]: sum the rows of grad by id
-            return backend.embedding_backward(index[0].reshape(-1), grad.array.reshape(-1, shape[1]), shape[0])
+            # an embedding lookup table[ids]: sum the rows of grad by id (negative ids count from the end)
+            ids = index[0].reshape(-1)
+            ids = backend.where(ids < 0, ids + shape[0], ids)
+            return backend.embedding_backward(ids, grad.array.reshape(-1, shape[1]), shape[0])
         out = backend.full(shape, 0, grad.dtype)
         backend.index_add(out, index, grad.array)
         return out
