@@ -437,3 +437,18 @@ def test_inplace_op_on_a_tensor_that_does_not_require_grad_joins_the_graph():
             acc *= 0.5
         return acc
     compare(fn, randn(3))
+
+
+def test_each_leaf_owns_a_writable_grad():
+    # (x + y).sum(): one broadcast (read-only) gradient reaches both leaves; each .grad must be its own array
+    x, y = tg.ones(3, requires_grad=True), tg.ones(3, requires_grad=True)
+    (x + y).sum().backward()
+    x.grad.zero_()
+    y.grad.mul_(2)
+    assert x.grad.tolist() == [0.0, 0.0, 0.0] and y.grad.tolist() == [2.0, 2.0, 2.0]
+    # nor is it the caller's gradient tensor
+    g = tg.ones(3)
+    z = tg.ones(3, requires_grad=True)
+    z.clone().backward(g)
+    z.grad.mul_(3)
+    assert g.tolist() == [1.0, 1.0, 1.0]

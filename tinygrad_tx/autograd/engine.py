@@ -46,6 +46,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
     needed = _nodes_leading_to(capture, roots, dependencies) if capture is not None else None
     ready = [node for node in roots if dependencies.get(node, 0) == 0]
     visit_order = []
+    handed_out = {id(grad.array) for grad in grad_outputs}  # arrays others hold: a leaf's .grad must not be one
 
     with (enable_grad() if create_graph else no_grad()):
         while ready:
@@ -61,7 +62,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                 capture[node] = grad
             if isinstance(node, AccumulateGrad):
                 if capture is None:
-                    _accumulate_into_leaf(node, grad, create_graph)
+                    _accumulate_into_leaf(node, grad, create_graph, handed_out)
                 continue
             if needed is not None and node not in needed:
                 _release_edges(node, dependencies, ready)
@@ -137,12 +138,18 @@ def _run_leaf_hooks(node, grad):
     return grad
 
 
-def _accumulate_into_leaf(node, grad, create_graph):
+def _accumulate_into_leaf(node, grad, create_graph, handed_out):
     leaf = node.leaf_ref()
     if leaf is None:
         return
     if not create_graph:
         grad = grad.detach()
+        if leaf.grad is None and (not grad.array.flags.owndata or id(grad.array) in handed_out):
+            # .grad is the leaf's own writable array, as in PyTorch: a broadcast view is read-only, and one
+            # gradient can reach two leaves (a + b) or be the caller's tensor; an in-place edit of one
+            # (zero_grad, clipping) must not reach the others
+            grad = grad.clone()
+        handed_out.add(id(grad.array))
     leaf.grad = grad if leaf.grad is None else leaf.grad + grad
 
 
