@@ -331,3 +331,13 @@ def test_clamp_of_an_int_tensor():
         ours, theirs = tg.tensor([1, 5, -2]).clamp(*bounds), torch.tensor([1, 5, -2]).clamp(*bounds)
         assert _dtype_name(ours) == _dtype_name(theirs), bounds
         assert_close(ours, theirs)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nan_inputs_pass_their_gradient_on():
+    # a NaN must show in the gradient, not be silently cut off by a false comparison
+    a = np.array([np.nan, 1.0, 2.0, np.nan])
+    b = np.array([1.0, np.nan, 2.0, np.nan])
+    compare(lambda lib, x: x.relu(), a)
+    compare(lambda lib, x, y: x.maximum(y), a, b)
+    compare(lambda lib, x, y: x.minimum(y), a, b)

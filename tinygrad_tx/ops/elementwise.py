@@ -222,8 +222,9 @@ class Relu(Function):
 
     @staticmethod
     def backward(ctx, grad_output):
+        # ~(x <= 0) rather than x > 0: a NaN input passes its gradient on (as in PyTorch), so the NaN shows
         (x,) = ctx.saved_tensors
-        return grad_output * constant(x, (x.array > 0).astype(x.array.dtype))
+        return grad_output * constant(x, (~(x.array <= 0)).astype(x.array.dtype))
 
 
 class Abs(Function):
@@ -292,8 +293,7 @@ class Maximum(Function):
     def backward(ctx, grad_output):
         # ties split the gradient evenly between the two inputs, as in PyTorch
         a, b = ctx.saved_tensors
-        share_a = (a.array > b.array) + 0.5 * (a.array == b.array)
-        return _split_between(grad_output, a, b, share_a)
+        return _split_between(grad_output, a, b, a.array < b.array, a.array > b.array)
 
 
 class Minimum(Function):
@@ -305,14 +305,16 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx, grad_output):
         a, b = ctx.saved_tensors
-        share_a = (a.array < b.array) + 0.5 * (a.array == b.array)
-        return _split_between(grad_output, a, b, share_a)
+        return _split_between(grad_output, a, b, a.array > b.array, a.array < b.array)
 
 
-def _split_between(grad_output, a, b, share_a):
-    share_a = constant(a, share_a.astype(grad_output.array.dtype))
-    grad_a = unbroadcast(grad_output * share_a, a.shape)
-    grad_b = unbroadcast(grad_output * (1 - share_a), b.shape)
+def _split_between(grad_output, a, b, a_loses, b_loses):
+    """Each input's share is 1 where it wins, 0 where it loses, 1/2 at a tie, and 1 for both where a
+    NaN makes every comparison false: the NaN then reaches both gradients, as in PyTorch."""
+    ties = 0.5 * (a.array == b.array)
+    dtype = grad_output.array.dtype
+    grad_a = unbroadcast(grad_output * constant(a, (1 - a_loses - ties).astype(dtype)), a.shape)
+    grad_b = unbroadcast(grad_output * constant(b, (1 - b_loses - ties).astype(dtype)), b.shape)
     return grad_a, grad_b
 
 
