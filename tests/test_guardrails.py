@@ -429,3 +429,22 @@ def test_unsupported_operand_and_dtype():
         tg.ones(2) + "a"
     with raises(TypeError, "unsupported dtype", "complex64"):
         tg.ones(2, dtype="complex64")
+
+
+def test_inplace_edit_through_a_detached_alias_raises_at_backward():
+    x = tg.ones(3, requires_grad=True)
+    a = x * 2
+    y = (a * a).sum()
+    a.detach().add_(1)  # detach() shares memory and the version counter, as in PyTorch
+    with raises(RuntimeError, "Mul", "modified in place"):
+        y.backward()
+
+
+def test_inplace_edit_of_a_view_bumps_its_base_version():
+    x = tg.ones(2, 3, requires_grad=True)
+    a = x * 2
+    y = (a * a).sum()
+    with tg.no_grad():
+        a.reshape(6)[0] = 5.0  # a view shares its base's version counter
+    with raises(RuntimeError, "Mul", "modified in place"):
+        y.backward()
