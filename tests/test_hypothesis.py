@@ -111,7 +111,7 @@ def movement(draw, shape, other):
     ndim = len(shape)
     options = ["reshape", "unsqueeze", "flatten", "cat", "stack", "expand"]
     if ndim >= 1:
-        options += ["permute", "squeeze", "slice", "index", "split"]
+        options += ["permute", "squeeze", "slice", "index", "split", "gather", "setitem", "masked_fill"]
     if ndim >= 2:
         options += ["transpose", "tril", "matmul"]
     name = draw(st.sampled_from(options))
@@ -156,6 +156,21 @@ def movement(draw, shape, other):
         dim = _dim(draw, ndim)
         size = draw(st.integers(1, max(shape[dim], 1)))
         return f"split({size}, {dim})", lambda lib, x: x.split(size, dim)[-1] * 2 + x.split(size, dim)[0].sum()
+    if name == "gather":
+        dim = _dim(draw, ndim)
+        seed = draw(st.integers(0, 1000))
+        index = np.random.default_rng(seed).integers(0, shape[dim], size=shape)
+        return f"gather({dim})", lambda lib, x: x.gather(dim, lib.t.tensor(index))
+    if name == "setitem":
+        rows = slice(draw(st.integers(0, shape[0] - 1)), None, draw(st.integers(1, 2)))
+
+        def set_rows(lib, x):
+            out = x * 1.0
+            out[rows] = x[rows].tanh() * 2  # the written value depends on x too
+            return out
+        return f"setitem[{rows}]", set_rows
+    if name == "masked_fill":
+        return "masked_fill", lambda lib, x: x.masked_fill(x > 0.5, 0.25)
     if name == "transpose":
         a, b = _dim(draw, ndim), _dim(draw, ndim)
         return f"transpose({a}, {b})", lambda lib, x: x.transpose(a, b)
