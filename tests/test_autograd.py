@@ -5,9 +5,8 @@ import pytest
 import torch
 
 import tinygrad_tx as tg
-import tinygrad_tx.nn.functional as F
 from tinygrad_tx.autograd import Function
-from conftest import TG, TORCH, assert_close, compare, randn, rng
+from conftest import TG, TORCH, assert_close, compare, randn
 
 
 def test_long_chain_backward_is_iterative():
@@ -287,7 +286,7 @@ class _WrongCube(_Cube):
     @staticmethod
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
-        return grad_output * 3 * x * x + (x > 1.5).float().to(x.dtype) * 0.5
+        return grad_output * 3 * x * x + (x > 1.5).to(x.dtype) * x * 0.5  # wrong above 1.5
 
 
 def test_custom_function():
@@ -323,12 +322,11 @@ def test_custom_function_wrong_gradient_shape_is_reported():
 
 
 def test_gradcheck_reports_the_worst_element_of_a_wrong_backward():
-    x = tg.tensor([1.0, 2.0, 1.0, 3.0], dtype=tg.float64, requires_grad=True)
-    with pytest.raises(AssertionError, match=r"input 0 \(shape \(4,\)\): at index \(\d,\)") as info:
+    x = tg.tensor([1.0, 2.0, 1.0, 3.0, 0.5], dtype=tg.float64, requires_grad=True)
+    # the backward is wrong at indices 1 and 3; the report names the worst one (index 3 under gradcheck's
+    # seeded random projection: errors 0.13 and 0.16), with both values
+    with pytest.raises(AssertionError, match=r"input 0 \(shape \(5,\)\): at index \(3,\) analytic .* vs numerical"):
         tg.autograd.gradcheck(_WrongCube.apply, x)
-    # the error is at the elements above 1.5, and the worst of them (largest |error| over tolerance)
-    index = int(info.value.args[0].split("at index (")[1].split(",")[0])
-    assert index in (1, 3)
     assert not tg.autograd.gradcheck(_WrongCube.apply, x, raise_exception=False)
     assert tg.autograd.gradcheck(_Cube.apply, x)
 

@@ -1,6 +1,8 @@
 """The fused neural-network ops and nn.functional against PyTorch, their fast paths against their
 `composed` definitions, and numerical gradient checks."""
-import math
+import importlib
+import inspect
+import pkgutil
 
 import numpy as np
 import pytest
@@ -8,9 +10,11 @@ import torch
 
 import tinygrad_tx as tg
 import tinygrad_tx.nn.functional as F
+import tinygrad_tx.ops
 from tinygrad_tx.ops.activation import Gelu
 from tinygrad_tx.ops.attention import ScaledDotProductAttention
 from tinygrad_tx.ops.cross_entropy import CrossEntropy
+from tinygrad_tx.ops.fused import FusedFunction
 from tinygrad_tx.ops.layer_norm import LayerNorm
 from tinygrad_tx.ops.linear import Linear
 from tinygrad_tx.ops.softmax import LogSoftmax, Softmax
@@ -301,6 +305,16 @@ FUSED_CASES = {
     "attention_float_mask": lambda: _attention_case("float"),
     "attention_dropout": lambda: _attention_case("dropout"),
 }
+
+
+def test_every_fused_op_has_a_fast_path_case():
+    fused = set()
+    for info in pkgutil.iter_modules(tinygrad_tx.ops.__path__):
+        module = importlib.import_module(f"tinygrad_tx.ops.{info.name}")
+        fused |= {cls for _, cls in inspect.getmembers(module, inspect.isclass)
+                  if issubclass(cls, FusedFunction) and cls is not FusedFunction}
+    covered = {FUSED_CASES[name]()[0] for name in FUSED_CASES}
+    assert not fused - covered, f"fused ops without a fast-path case: {sorted(c.__name__ for c in fused - covered)}"
 
 
 def _grads_of(output, inputs):

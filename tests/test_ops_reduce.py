@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import tinygrad_tx as tg
-from conftest import assert_close, compare, gradcheck, randn
+from conftest import compare, gradcheck, randn
 
 DIMS = [None, 0, 1, -1, (0, 2), (-1, -3), (1,), ()]
 
