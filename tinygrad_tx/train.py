@@ -1,13 +1,16 @@
 """Train a GPT-2 on a text file:  python -m tinygrad_tx.train --preset shakespeare-char-cpu
 
-Writes OUT_DIR/metrics.jsonl, OUT_DIR/loss.png and a checkpoint in OUT_DIR/ckpt, then prints a sample.
+Writes OUT_DIR/metrics.jsonl, OUT_DIR/loss.png, OUT_DIR/graph.svg (the model's graph) and a checkpoint in
+OUT_DIR/ckpt, then prints a sample.
 Ctrl-C saves a checkpoint and exits; --resume continues from it with the same losses as an
 uninterrupted run.
 """
 import argparse
+import os
 import time
 
 from .trainer import PRESETS, Trainer, TrainConfig, config_from_preset, plot_losses
+from .viz import save_model_graph
 
 
 def parse_args(argv=None):
@@ -52,6 +55,8 @@ def main(argv=None):
     plot = plot_losses(config.out_dir)
     if plot:
         print(f"loss curve: {plot}")
+    graph = save_model_graph(trainer.model, os.path.join(config.out_dir, "graph.svg"), depth=1)  # .dot without Graphviz
+    print(f"model graph: {graph}")
     if trainer.iteration >= config.max_iters:
         print("sample:\n" + trainer.sample())
 

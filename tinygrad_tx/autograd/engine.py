@@ -11,6 +11,10 @@ Both walks use an explicit stack, so a chain of 100,000 ops needs no recursion.
 from .function import AccumulateGrad
 from .grad_mode import enable_grad, no_grad
 
+# observe(node, grad_output, input_grads) is called for each node backward runs, in order: tinygrad_tx.viz
+# records gradient magnitudes this way. Left empty, it costs an empty loop per node.
+backward_observers = []
+
 
 def _count_dependencies(roots):
     dependencies = {}
@@ -61,6 +65,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
             if capture is not None and node in capture:
                 capture[node] = grad
             if isinstance(node, AccumulateGrad):
+                for observe in backward_observers:
+                    observe(node, grad, ())
                 if capture is None:
                     _accumulate_into_leaf(node, grad, create_graph, handed_out)
                 continue
@@ -72,6 +78,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             input_grads = _check_gradients(node, input_grads)
+            for observe in backward_observers:
+                observe(node, grad, input_grads)
             if not retain_graph:
                 node._release()
             for parent, input_grad in zip(node.next_functions, input_grads):
