@@ -15,6 +15,9 @@ def normalize_device(device):
 
 
 def get_backend(device):
+    backend = _backends.get(device)  # the hot path: a device string seen before
+    if backend is not None:
+        return backend
     device = normalize_device(device)
     if device not in _backends:
         if device == "cpu":
