@@ -12,6 +12,7 @@ from . import dtype as dtypes
 from .autograd import engine
 from .autograd.function import AccumulateGrad, VersionCounter
 from .autograd.grad_mode import is_grad_enabled, no_grad
+from .amp import autocast_mode as _autocast
 from .backend import get_backend, normalize_device
 from .ops import elementwise, indexing, matmul, movement, reduce
 from .ops.activation import Gelu
@@ -342,6 +343,8 @@ class Tensor:
     def matmul(self, other):
         if not isinstance(other, Tensor):
             raise TypeError(f"matmul: expected a Tensor, got {type(other).__name__}")
+        if _autocast._active:  # inside an autocast region: the product runs in half precision
+            self, other = _autocast.cast_to_half(self, other)
         if self.ndim == 0 or other.ndim == 0:
             raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes {self.shape} and "
                                f"{other.shape}")
@@ -607,10 +610,12 @@ class Tensor:
         return out if keepdim else out.squeeze(dim)
 
     def softmax(self, dim):
-        return Softmax.apply(self._floating(), normalize_dim(dim, self.ndim, "softmax"))
+        (x,) = _autocast.cast_to_float32(self)  # autocast: the sum of exponentials runs in float32
+        return Softmax.apply(x._floating(), normalize_dim(dim, self.ndim, "softmax"))
 
     def log_softmax(self, dim):
-        return LogSoftmax.apply(self._floating(), normalize_dim(dim, self.ndim, "log_softmax"))
+        (x,) = _autocast.cast_to_float32(self)
+        return LogSoftmax.apply(x._floating(), normalize_dim(dim, self.ndim, "log_softmax"))
 
     # --- shape -------------------------------------------------------------------------------------------------------------------
     def reshape(self, *shape):

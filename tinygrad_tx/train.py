@@ -28,7 +28,10 @@ def parse_args(argv=None):
     parser.add_argument("--n-embd", type=int)
     parser.add_argument("--dropout", type=float)
     parser.add_argument("--learning-rate", type=float)
-    parser.add_argument("--device")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N")
+    parser.add_argument("--dtype", choices=["float32", "tf32", "float16", "bfloat16"],
+                        help="float32 (default); tf32: TF32 matrix products (cuda); float16: autocast with loss "
+                             "scaling; bfloat16: not supported (NumPy and CuPy have no bfloat16)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--out-dir")
     parser.add_argument("--data", help="a UTF-8 text file (default: the bundled tiny Shakespeare)")

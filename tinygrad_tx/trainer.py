@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass, fields
 
 from . import random as tg_random
+from .amp.precision import Precision
 from .autograd import no_grad
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import TextDataset, tokenizer_from_dict
@@ -51,6 +52,7 @@ class TrainConfig:
     out_dir: str = "out"
     seed: int = 1337
     device: str = "cpu"
+    dtype: str = "float32"  # float32, tf32 (GPU matrix products), float16 (autocast + loss scaling); see amp/precision.py
     sample_tokens: int = 300
 
 
@@ -94,6 +96,7 @@ class Trainer:
                                            block_size=config.block_size, vocab_size=self.dataset.tokenizer.vocab_size,
                                            dropout=config.dropout, bias=config.bias)
         self.model = GPT2(self.model_config).to(config.device)
+        self.precision = Precision(config.dtype, config.device)
         self.optimizer = self.model.configure_optimizers(config.weight_decay, config.learning_rate,
                                                          (config.beta1, config.beta2))
         self.iteration, self.best_val_loss = 0, float("inf")
@@ -103,6 +106,8 @@ class Trainer:
             self.iteration, self.best_val_loss = state["iteration"], state["best_val_loss"]
             self.dataset.set_rng_state(state["data_rng"])
             tg_random.set_rng_state(state["device_rng"], config.device)
+            if state.get("grad_scaler"):
+                self.precision.scaler.load_state_dict(state["grad_scaler"])
         self.metrics_path = os.path.join(config.out_dir, "metrics.jsonl")
         self._keep_metrics_up_to(self.iteration if resume else -1)
         self._stop_requested = False
@@ -118,12 +123,16 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         x, y = self.dataset.get_batch("train", c.batch_size, self.model_config.block_size, c.device)
-        _, loss = self.model(x, y)
+        with self.precision.autocast():
+            _, loss = self.model(x, y)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler = self.precision.scaler  # disabled (every call a plain pass-through) unless --dtype float16
+        scaler.scale(loss).backward()
+        scaler.unscale_(self.optimizer)  # clip the true gradients, not the scaled ones
         if c.grad_clip:
             clip_grad_norm_(self.model.parameters(), c.grad_clip)
-        self.optimizer.step()
+        scaler.step(self.optimizer)  # skipped when a float16 gradient overflowed
+        scaler.update()
         return loss.item(), lr
 
     @no_grad()
@@ -136,7 +145,8 @@ class Trainer:
             for _ in range(self.config.eval_iters):
                 x, y = self.dataset.get_batch(split, self.config.batch_size, self.model_config.block_size,
                                               self.config.device)
-                total += self.model(x, y)[1].item()
+                with self.precision.autocast():
+                    total += self.model(x, y)[1].item()
             losses[split] = total / self.config.eval_iters
         self.model.train()
         return losses
@@ -146,7 +156,8 @@ class Trainer:
             "iteration": self.iteration, "best_val_loss": self.best_val_loss,
             "model_config": asdict(self.model_config), "train_config": asdict(self.config),
             "tokenizer": self.dataset.tokenizer.to_dict(),
-            "data_rng": self.dataset.get_rng_state(), "device_rng": tg_random.get_rng_state(self.config.device)})
+            "data_rng": self.dataset.get_rng_state(), "device_rng": tg_random.get_rng_state(self.config.device),
+            "grad_scaler": self.precision.scaler.state_dict()})
 
     def _keep_metrics_up_to(self, iteration):
         """A fresh run starts an empty log; a resumed one drops lines written after its checkpoint."""

@@ -8,13 +8,14 @@ never imports numpy or cupy, so a new device only has to provide this class.
 
 class ArrayBackend:
     name = "abstract"
+    kernels = None  # hand-written kernels for the fused ops (CupyBackend's CUDA kernels); None: array code only
 
     def __init__(self, xp, device):
         self.xp = xp  # the array module: numpy or cupy
         self.array_type = xp.ndarray
         self.device = device
         from ..random import initial_seed  # a device first used after manual_seed() starts seeded
-        self.seed(initial_seed())
+        self.seed(initial_seed(device.split(":")[0]))
 
     # --- allocation and conversion -------------------------------------------
     def asarray(self, data, dtype=None):

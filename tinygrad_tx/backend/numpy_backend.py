@@ -13,6 +13,11 @@ class NumpyBackend(ArrayBackend):
         super().__init__(np, "cpu")
         self._erf = np.frompyfunc(math.erf, 1, 1)
 
+    def asarray(self, data, dtype=None):
+        if hasattr(data, "__cuda_array_interface__"):  # a CuPy array: NumPy refuses to convert it implicitly
+            data = data.get()
+        return super().asarray(data, dtype)
+
     def to_numpy(self, array):
         return array
 

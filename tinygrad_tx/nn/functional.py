@@ -1,6 +1,7 @@
 """Functional forms of the layers, with PyTorch's names and arguments."""
 import math
 
+from ..amp.autocast_mode import cast_to_float32, cast_to_half
 from ..dtype import bool_
 from ..ops.attention import ScaledDotProductAttention
 from ..ops.cross_entropy import CrossEntropy
@@ -36,6 +37,7 @@ def log_softmax(x, dim):
 
 def linear(x, weight, bias=None):
     """x @ weight.T + bias, weight of shape (out_features, in_features)."""
+    x, weight, bias = cast_to_half(x, weight, bias)  # autocast: half-precision product, float32 master weights
     if x.shape[-1] != weight.shape[-1]:
         raise RuntimeError(f"linear: input of shape {x.shape} does not match weight of shape {weight.shape} "
                            f"(expected last dim {weight.shape[-1]})")
@@ -76,6 +78,7 @@ def _keep_mask(shape, p, like):
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    x, weight, bias = cast_to_float32(x, weight, bias)  # autocast: mean and variance in float32
     if tuple(x.shape[x.ndim - len(normalized_shape):]) != normalized_shape:
         raise RuntimeError(f"layer_norm: input of shape {x.shape} does not end with normalized_shape "
                            f"{normalized_shape}")
@@ -98,6 +101,7 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoo
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if not input.dtype.is_floating:
         raise RuntimeError(f"cross_entropy: logits must be floating point, got {input.dtype}")
+    (input,) = cast_to_float32(input)  # autocast: the logsumexp over the classes in float32
     if input.ndim == 1:  # one unbatched sample: a batch of one, and the batch dim dropped again for 'none'
         losses = cross_entropy(input.unsqueeze(0), target.unsqueeze(0), ignore_index, reduction, label_smoothing)
         return losses.squeeze(0) if reduction == "none" else losses
@@ -136,6 +140,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
     attn_mask: bool (True = may attend) or float (added to the scores), broadcastable to (..., L, S).
     """
+    query, key, value = cast_to_half(query, key, value)  # autocast: the two products in half precision
     for name, t in (("key", key), ("value", value)):
         if t.dtype is not query.dtype or t.device != query.device:
             raise RuntimeError(f"scaled_dot_product_attention: {name} is {t.dtype} on {t.device}, query is "
@@ -150,6 +155,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if is_causal:
         attn_mask = Tensor._make(query.backend.tril(query.backend.full((length, source_length), True, bool_), 0),
                                  query.device)
+        attn_mask.is_causal_mask = True  # lets a GPU kernel skip the masked keys without reading the (L, S) mask
     if attn_mask is not None:
         if attn_mask.dtype.is_floating and attn_mask.dtype is not query.dtype:
             attn_mask = attn_mask.to(query.dtype)

@@ -11,6 +11,10 @@ class Gelu(FusedFunction):
     @staticmethod
     def forward(ctx, x, approximate):
         backend, a = x.backend, x.array
+        ctx.kernels = backend.kernels if backend.kernels is not None and backend.kernels.supports(a) else None
+        if ctx.kernels is not None:  # backward recomputes tanh/erf from x: nothing else kept
+            ctx.saved_arrays = (a, None)
+            return ctx.kernels.gelu_forward(a, approximate == "tanh")
         if approximate == "tanh":
             # gelu(x) ~ x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
             inner = a * a                       # in place from here: fewer full-size temporaries
@@ -33,6 +37,8 @@ class Gelu(FusedFunction):
     @staticmethod
     def backward_arrays(ctx, grad_output):
         a, saved = ctx.saved_arrays
+        if ctx.kernels is not None:
+            return ctx.kernels.gelu_backward(grad_output, a, ctx.arguments[1] == "tanh"), None
         if ctx.arguments[1] == "tanh":
             # d/dx = 1/2 (1 + t) + 1/2 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2), t the forward's tanh;
             # computed in place: this elementwise chain is a large share of a small GPT's step on a CPU

@@ -1,8 +1,9 @@
 """Scaled dot-product attention, softmax(Q K^T * scale + mask) V, as one op.
 
 Rows whose keys are all masked out produce zeros (and zero gradients) instead of NaN.
-The CPU path keeps the (L, S) probability matrix for backward; a GPU kernel recomputes
-it blockwise instead.
+The CPU path keeps the (L, S) probability matrix for backward; the GPU kernel (attention.cu,
+flash-attention style, for no mask or the causal mask and no dropout) keeps only the output and
+each row's logsumexp, and recomputes the probabilities blockwise in backward.
 """
 from .fused import FusedFunction
 
@@ -13,6 +14,14 @@ class ScaledDotProductAttention(FusedFunction):
         # mask: None, a bool tensor (True = may attend) or a float tensor added to the scores
         # dropout_keep: None, or a float tensor of 0 and 1/(1-p) drawn by the caller
         backend = q.backend
+        ctx.backend, ctx.kernels = backend, backend.kernels
+        causal = mask is not None and getattr(mask, "is_causal_mask", False)  # set by F.scaled_dot_product_attention
+        if ctx.kernels is not None and dropout_keep is None and (mask is None or causal) \
+                and ctx.kernels.supports_attention(q.array, k.array, v.array):
+            out, lse = ctx.kernels.attention_forward(q.array, k.array, v.array, scale, causal)
+            ctx.saved_arrays, ctx.causal = (out, lse), causal  # out: the kernel's own copy, not user-visible memory
+            return backend.copy(out)
+        ctx.kernels = None
         # heads split off by a transpose are strided; BLAS wants contiguous operands
         q_array, k_array, v_array = (backend.contiguous(t.array) for t in (q, k, v))
         scores = backend.matmul(q_array, backend.transpose(k_array, _swap_last(k.ndim)))
@@ -36,6 +45,10 @@ class ScaledDotProductAttention(FusedFunction):
     def backward_arrays(ctx, grad_output):
         # O = P' V, P' = P * keep, P = softmax(S), S = Q K^T * scale
         dropout_keep, scale = ctx.arguments[4:]
+        if ctx.kernels is not None:
+            out, lse = ctx.saved_arrays
+            q, k, v = (t.array for t in ctx.arguments[:3])
+            return (*ctx.kernels.attention_backward(grad_output, q, k, v, out, lse, scale, ctx.causal), None, None, None)
         probs, used, q, k, v = ctx.saved_arrays
         backend = ctx.backend
         swap = _swap_last(grad_output.ndim)

@@ -12,6 +12,14 @@ class CrossEntropy(FusedFunction):
     def forward(ctx, logits, target, ignore_index, reduction, label_smoothing):
         backend, x = logits.backend, logits.array
         n_rows, n_classes = x.shape
+        ctx.backend, ctx.kernels = backend, backend.kernels
+        if ctx.kernels is not None and ctx.kernels.supports(x):
+            # one pass per row that keeps the row's logsumexp instead of the (N, C) log-probabilities
+            losses, lse = ctx.kernels.cross_entropy_forward(x, target.array, ignore_index, label_smoothing)
+            valid = target.array != ignore_index
+            ctx.saved_arrays = (lse, valid, target.array)
+            return _reduce(ctx, backend, losses.astype(x.dtype, copy=False), valid, reduction)
+        ctx.kernels = None
         shifted = x - backend.max(x, 1, True)
         log_probs = shifted - backend.log(backend.sum(backend.exp(shifted), 1, True))
         valid = target.array != ignore_index
@@ -22,21 +30,22 @@ class CrossEntropy(FusedFunction):
             losses = losses - label_smoothing / n_classes * backend.sum(log_probs, 1, False)
         losses = losses * valid
         ctx.saved_arrays = (log_probs, valid, safe_target)
-        ctx.backend = backend
-        if reduction == "none":
-            return losses
-        total = backend.sum(losses, None, False)
-        if reduction == "sum":
-            return total
-        ctx.n_valid = int(backend.sum(valid, None, False))
-        return total / x.dtype.type(ctx.n_valid) if ctx.n_valid else total * float("nan")
+        return _reduce(ctx, backend, losses, valid, reduction)
 
     @staticmethod
     def backward_arrays(ctx, grad_output):
         # dloss_i/dlogits_i = softmax_i - (1 - eps) onehot(target_i) - eps/C
         log_probs, valid, safe_target = ctx.saved_arrays
-        _, _, _, reduction, label_smoothing = ctx.arguments
+        logits, _, ignore_index, reduction, label_smoothing = ctx.arguments
         backend = ctx.backend
+        if ctx.kernels is not None:  # saved: each row's logsumexp and the raw targets
+            lse, target = log_probs, safe_target
+            scale = grad_output * valid
+            if reduction == "mean":
+                scale = scale / max(ctx.n_valid, 1)
+            scale = backend.broadcast_to(scale, valid.shape)
+            grad = ctx.kernels.cross_entropy_backward(logits.array, target, lse, scale, ignore_index, label_smoothing)
+            return grad, None, None, None, None
         n_rows, n_classes = log_probs.shape
         grad = backend.exp(log_probs)
         if label_smoothing:
@@ -64,3 +73,14 @@ class CrossEntropy(FusedFunction):
         if reduction == "sum":
             return losses.sum()
         return losses.sum() / valid.sum().to(logits.dtype)
+
+
+def _reduce(ctx, backend, losses, valid, reduction):
+    """Per-row losses -> the requested reduction; 'mean' divides by the rows not ignored."""
+    if reduction == "none":
+        return losses
+    total = backend.sum(losses, None, False)
+    if reduction == "sum":
+        return total
+    ctx.n_valid = int(backend.sum(valid, None, False))
+    return total / losses.dtype.type(ctx.n_valid) if ctx.n_valid else total * float("nan")

@@ -7,6 +7,15 @@ class LayerNorm(FusedFunction):
     def forward(ctx, x, weight, bias, n_dims, eps):
         backend, a = x.backend, x.array
         dims = tuple(range(x.ndim - n_dims, x.ndim))
+        ctx.kernels = backend.kernels
+        if ctx.kernels is not None and ctx.kernels.supports(a, *(p.array for p in (weight, bias) if p is not None)):
+            # the trailing dims as one row of `count` values; keeps the rows' mean and rstd, not xhat
+            count = _count(x.shape, dims)
+            out, mean, rstd = ctx.kernels.layer_norm_forward(
+                backend.reshape(a, (-1, count)), _flat(backend, weight, count), _flat(backend, bias, count), eps)
+            ctx.saved_arrays, ctx.dims = (mean, rstd), dims
+            return backend.reshape(out, x.shape)
+        ctx.kernels = None
         centered = a - backend.sum(a, dims, True) * (1 / _count(x.shape, dims))
         variance = backend.sum(centered * centered, dims, True) * (1 / _count(x.shape, dims))
         rstd = 1 / backend.sqrt(variance + eps)
@@ -25,6 +34,8 @@ class LayerNorm(FusedFunction):
         # y = xhat * w + b, xhat = (x - mean) * rstd
         # dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
         x, weight, bias, _, _ = ctx.arguments
+        if ctx.kernels is not None:
+            return _kernel_backward(ctx, grad_output)
         normalized, rstd = ctx.saved_arrays
         batch_dims = tuple(range(x.ndim - len(ctx.dims)))
         grad_weight = grad_bias = None
@@ -56,3 +67,23 @@ def _count(shape, dims):
     for d in dims:
         count *= shape[d]
     return count
+
+
+def _flat(backend, parameter, count):
+    return None if parameter is None else backend.reshape(parameter.array, (count,))
+
+
+def _kernel_backward(ctx, grad_output):
+    x, weight, bias, _, _ = ctx.arguments
+    backend = x.backend
+    mean, rstd = ctx.saved_arrays
+    count = _count(x.shape, ctx.dims)
+    grad_x, grad_weight, grad_bias = ctx.kernels.layer_norm_backward(
+        backend.reshape(grad_output, (-1, count)), backend.reshape(x.array, (-1, count)), _flat(backend, weight, count),
+        mean, rstd, weight is not None and ctx.needs_input_grad[1], bias is not None and ctx.needs_input_grad[2])
+    return (backend.reshape(grad_x, x.shape), _unflat(backend, grad_weight, weight), _unflat(backend, grad_bias, bias),
+            None, None)
+
+
+def _unflat(backend, grad, parameter):
+    return None if grad is None else backend.reshape(grad, parameter.shape)

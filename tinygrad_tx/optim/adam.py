@@ -8,6 +8,7 @@ import math
 
 from ..autograd import no_grad
 from ..tensor import Tensor
+from .fused_adamw import fused_adamw_step
 from .optimizer import Optimizer
 
 
@@ -42,6 +43,8 @@ class Adam(Optimizer):
     def step(self, closure=None):
         loss = self._closure_loss(closure)
         for group in self.param_groups:
+            if fused_adamw_step(self, group):  # one CUDA launch for the whole group, when the kernels apply
+                continue
             lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
             beta1, beta2 = group["betas"]
             amsgrad, maximize, decoupled = group["amsgrad"], group["maximize"], group["decoupled_weight_decay"]

@@ -1,0 +1,138 @@
+"""The GPU backend: CuPy on one NVIDIA device, plus our own CUDA kernels for the fused ops.
+
+Importing this module imports CuPy (get_backend turns a missing CuPy into an install hint).
+Arrays are made inside `cupy.cuda.Device(index)` so 'cuda:1' allocates on device 1. Operators on
+existing arrays (a + b) launch on CuPy's *current* device, which is device 0 unless the caller
+switched: to compute on cuda:N for N > 0, run inside `with tinygrad_tx.cuda.device(N):`.
+
+Randomness is counter-based: draw number n of seed s comes from a fresh Philox stream keyed by
+(s, n). The whole generator state is then two integers (JSON-friendly, device-independent), where
+CuPy's own generators keep megabytes of cuRAND state on the device with no way to save it.
+"""
+import cupy
+import cupyx
+import cupyx.scipy.special
+
+from .array_backend import ArrayBackend
+from .kernels import kernels_enabled
+from .kernels.launch import CudaKernels
+
+
+class PeakMemoryHook(cupy.cuda.MemoryHook):
+    """Records the memory pool's bytes in use after every allocation: the exact peak, since usage
+    only grows at an allocation. CuPy calls hooks on the thread that installed them (the one that
+    first used a CUDA device); allocations made on other threads are not seen."""
+    name = "tinygrad_tx_peak_memory"
+
+    def __init__(self):
+        self.peaks = {}  # device index -> bytes
+
+    def malloc_postprocess(self, **kwargs):
+        device = kwargs["device_id"]
+        used = cupy.get_default_memory_pool().used_bytes()
+        if used > self.peaks.get(device, 0):
+            self.peaks[device] = used
+
+
+peak_memory = PeakMemoryHook()
+_hook_installed = {"value": False}
+
+
+def _install_peak_memory_hook():
+    if not _hook_installed["value"]:
+        peak_memory.__enter__()  # CuPy's hooks are context managers; this one stays on for the process
+        _hook_installed["value"] = True
+
+
+class CupyBackend(ArrayBackend):
+    name = "cupy"
+
+    def __init__(self, index=0):
+        count = device_count_or_error(index)
+        if index >= count:
+            raise RuntimeError(f"device 'cuda:{index}' does not exist: {count} CUDA device(s) visible")
+        self.index = index
+        self.cuda_device = cupy.cuda.Device(index)
+        self._kernels = CudaKernels(cupy, index)
+        _install_peak_memory_hook()
+        with self.cuda_device:
+            super().__init__(cupy, f"cuda:{index}")
+
+    @property
+    def kernels(self):
+        """Our CUDA kernels, or None when switched off (the fused ops then run their CuPy array code)."""
+        return self._kernels if kernels_enabled() else None
+
+    # --- allocation and conversion -----------------------------------------------------------------------
+    def asarray(self, data, dtype=None):
+        """Python data, NumPy arrays (copied to the device) and CuPy arrays."""
+        with self.cuda_device:
+            return cupy.asarray(data, dtype=dtype.numpy_name if dtype else None)
+
+    def to_numpy(self, array):
+        return array.get()
+
+    def empty(self, shape, dtype):
+        with self.cuda_device:
+            return cupy.empty(shape, dtype=dtype.numpy_name)
+
+    def full(self, shape, value, dtype):
+        with self.cuda_device:
+            return cupy.full(shape, value, dtype=dtype.numpy_name)
+
+    def arange(self, start, stop, step, dtype):
+        with self.cuda_device:
+            return cupy.arange(start, stop, step, dtype=dtype.numpy_name)
+
+    # --- randomness: Philox keyed by (seed, draw number) ------------------------------------------------------
+    def seed(self, seed):
+        self.rng_seed, self.rng_draws = int(seed), 0
+
+    def get_rng_state(self):
+        return {"seed": self.rng_seed, "draws": self.rng_draws}
+
+    def set_rng_state(self, state):
+        if set(state) != {"seed", "draws"}:
+            raise ValueError(f"set_rng_state on {self.device}: expected a state {{'seed', 'draws'}} from this backend, "
+                             f"got keys {sorted(state)}")
+        self.rng_seed, self.rng_draws = int(state["seed"]), int(state["draws"])
+
+    def _next_generator(self):
+        generator = cupy.random.Generator(cupy.random.Philox4x3210([self.rng_seed, self.rng_draws]))
+        self.rng_draws += 1
+        return generator
+
+    def randn(self, shape, dtype):
+        with self.cuda_device:
+            return self._next_generator().standard_normal(shape, dtype="float32" if dtype.itemsize <= 4
+                                                          else "float64").astype(dtype.numpy_name, copy=False)
+
+    def rand(self, shape, dtype):
+        with self.cuda_device:
+            return self._next_generator().random(shape, dtype="float32" if dtype.itemsize <= 4
+                                                 else "float64").astype(dtype.numpy_name, copy=False)
+
+    def randint(self, low, high, shape, dtype):
+        with self.cuda_device:
+            return self._next_generator().integers(low, high, size=shape).astype(dtype.numpy_name, copy=False)
+
+    # --- the primitives NumPy lacks or spells differently ------------------------------------------------------------
+    def erf(self, a):
+        return cupyx.scipy.special.erf(a)
+
+    def index_add(self, target, index, values):
+        cupyx.scatter_add(target, index, values)
+
+    def nbytes_in_use(self):
+        with self.cuda_device:
+            return cupy.get_default_memory_pool().used_bytes()
+
+
+def device_count_or_error(index):
+    """The number of visible devices; a RuntimeError naming the device when CUDA itself cannot start."""
+    try:
+        return cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:  # CUDARuntimeError: no driver, a driver too old for this CuPy, no device
+        raise RuntimeError(f"device 'cuda:{index}': CuPy is installed but CUDA cannot start here ({error}). "
+                           "Check `nvidia-smi` and that the CuPy package matches the CUDA driver "
+                           '(tinygrad_tx[cuda] is for CUDA 13, tinygrad_tx[cuda12] for CUDA 12)') from error

@@ -1,0 +1,249 @@
+// Scaled dot-product attention, softmax(Q K^T * scale) V, causal or unmasked, flash-attention style:
+// the (L, S) score matrix never exists in memory.
+//
+// Layout: q (N, L, D), k and v (N, S, D), contiguous; N = batch * heads; head dim D <= MAX_HEAD_DIM.
+// Causal means key j is visible from query i when j <= i (the top-left triangle, as tril(ones(L, S))).
+//
+// forward:  one warp per query row. Keys come in tiles of 32 staged in shared memory, one key per lane;
+//           an online softmax keeps the running max m, the running sum l and the unnormalized output,
+//           rescaled by exp(m_old - m_new) whenever the max grows. Saves only O and lse = m + log(l).
+// backward: recomputes P = exp(S - lse) tile by tile (FlashAttention-2's scheme, without atomics):
+//             delta_i = sum_d dO_i O_i                      (attention_backward_delta)
+//             dS_ij = P_ij (dO_i . v_j - delta_i)
+//             dQ_i = scale sum_j dS_ij k_j                  (attention_backward_query: a warp per query)
+//             dK_j = scale sum_i dS_ij q_i,  dV_j = sum_i P_ij dO_i   (attention_backward_key_value: a warp per key)
+#include "common.cuh"
+
+#define TILE 32          // keys (or queries) per shared-memory tile: one per lane
+#define ROWS 8           // warps per block: rows each block owns
+#define MAX_HEAD_DIM 128
+#define DIMS_PER_LANE (MAX_HEAD_DIM / 32)
+
+// a row's vector of length D in shared memory times another: lanes read the same row (broadcast)
+// or rows TILE apart padded to D + 1 floats (no bank conflicts)
+__device__ __forceinline__ float dot(const float* a, const float* b, int head_dim) {
+    float total = 0.f;
+    for (int d = 0; d < head_dim; ++d) total += a[d] * b[d];
+    return total;
+}
+
+// grid (ceil(L / ROWS), N), block 32 * ROWS
+template <typename T>
+__device__ void attention_forward(const T* q, const T* k, const T* v, T* out, float* lse, long long L, long long S,
+                                  int head_dim, float scale, int causal) {
+    __shared__ float query[ROWS][MAX_HEAD_DIM];
+    __shared__ float keys[TILE][MAX_HEAD_DIM + 1];
+    __shared__ float values[TILE][MAX_HEAD_DIM];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const long long n = blockIdx.y;
+    const long long row = (long long)blockIdx.x * ROWS + warp;
+    const bool active = row < L;
+    const T* q_n = q + n * L * head_dim;
+    const T* k_n = k + n * S * head_dim;
+    const T* v_n = v + n * S * head_dim;
+    for (int d = lane; d < head_dim; d += 32) query[warp][d] = active ? to_float(q_n[row * head_dim + d]) * scale : 0.f;
+
+    float acc[DIMS_PER_LANE];  // this lane's output dims: lane, lane + 32, ...
+    for (int i = 0; i < DIMS_PER_LANE; ++i) acc[i] = 0.f;
+    float running_max = NEG_INF, running_sum = 0.f;
+    const long long last_row = min((long long)blockIdx.x * ROWS + ROWS, L) - 1;
+    const long long key_end = causal ? min(S, last_row + 1) : S;  // keys past the block's last row are masked for all
+    for (long long start = 0; start < key_end; start += TILE) {
+        __syncthreads();  // the previous tile is consumed (and query is written, on the first pass)
+        for (int index = threadIdx.x; index < TILE * head_dim; index += blockDim.x) {
+            const int j = index / head_dim, d = index % head_dim;
+            const long long key = start + j;
+            keys[j][d] = key < S ? to_float(k_n[key * head_dim + d]) : 0.f;
+            values[j][d] = key < S ? to_float(v_n[key * head_dim + d]) : 0.f;
+        }
+        __syncthreads();
+        const long long key = start + lane;
+        const bool visible = active && key < S && (!causal || key <= row);
+        const float score = visible ? dot(query[warp], keys[lane], head_dim) : NEG_INF;
+        const float new_max = fmaxf(running_max, warp_max(score));
+        const float p = visible ? expf(score - new_max) : 0.f;
+        const float correction = running_max == NEG_INF ? 0.f : expf(running_max - new_max);
+        running_sum = running_sum * correction + warp_sum(p);
+        for (int i = 0; i < DIMS_PER_LANE; ++i) acc[i] *= correction;
+        for (int j = 0; j < TILE; ++j) {
+            const float p_j = __shfl_sync(FULL_MASK, p, j);  // all lanes shuffle: outside any lane-dependent branch
+            for (int i = 0; i < DIMS_PER_LANE; ++i) {
+                const int d = lane + 32 * i;
+                if (d < head_dim) acc[i] += p_j * values[j][d];
+            }
+        }
+        running_max = new_max;
+    }
+    if (!active) return;
+    const float inverse_sum = running_sum > 0.f ? 1.f / running_sum : 0.f;  // a row with no visible key: zeros
+    for (int i = 0; i < DIMS_PER_LANE; ++i) {
+        const int d = lane + 32 * i;
+        if (d < head_dim) out[(n * L + row) * head_dim + d] = from_float<T>(acc[i] * inverse_sum);
+    }
+    if (lane == 0) lse[n * L + row] = running_sum > 0.f ? running_max + logf(running_sum) : NEG_INF;
+}
+
+// delta_i = dO_i . O_i, one warp per row; grid (ceil(L / ROWS), N), block 32 * ROWS
+template <typename T>
+__device__ void attention_backward_delta(const T* grad_out, const T* out, float* delta, long long L, int head_dim) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const long long row = (long long)blockIdx.x * ROWS + warp;
+    if (row >= L) return;  // a whole warp leaves together: the shuffles below stay full
+    const long long offset = ((long long)blockIdx.y * L + row) * head_dim;
+    float total = 0.f;
+    for (int d = lane; d < head_dim; d += 32) total += to_float(grad_out[offset + d]) * to_float(out[offset + d]);
+    total = warp_sum(total);
+    if (lane == 0) delta[(long long)blockIdx.y * L + row] = total;
+}
+
+// dQ: one warp per query row, keys in tiles; grid (ceil(L / ROWS), N), block 32 * ROWS
+template <typename T>
+__device__ void attention_backward_query(const T* q, const T* k, const T* v, const T* grad_out, const float* lse,
+                                         const float* delta, T* grad_q, long long L, long long S, int head_dim,
+                                         float scale, int causal) {
+    __shared__ float query[ROWS][MAX_HEAD_DIM];
+    __shared__ float grad_row[ROWS][MAX_HEAD_DIM];
+    __shared__ float keys[TILE][MAX_HEAD_DIM + 1];
+    __shared__ float values[TILE][MAX_HEAD_DIM + 1];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const long long n = blockIdx.y;
+    const long long row = (long long)blockIdx.x * ROWS + warp;
+    const bool active = row < L;
+    const T* k_n = k + n * S * head_dim;
+    const T* v_n = v + n * S * head_dim;
+    const long long row_offset = (n * L + row) * head_dim;
+    for (int d = lane; d < head_dim; d += 32) {
+        query[warp][d] = active ? to_float(q[row_offset + d]) * scale : 0.f;
+        grad_row[warp][d] = active ? to_float(grad_out[row_offset + d]) : 0.f;
+    }
+    const float row_lse = active ? lse[n * L + row] : NEG_INF;
+    const float row_delta = active ? delta[n * L + row] : 0.f;
+
+    float acc[DIMS_PER_LANE];
+    for (int i = 0; i < DIMS_PER_LANE; ++i) acc[i] = 0.f;
+    const long long last_row = min((long long)blockIdx.x * ROWS + ROWS, L) - 1;
+    const long long key_end = causal ? min(S, last_row + 1) : S;
+    for (long long start = 0; start < key_end; start += TILE) {
+        __syncthreads();
+        for (int index = threadIdx.x; index < TILE * head_dim; index += blockDim.x) {
+            const int j = index / head_dim, d = index % head_dim;
+            const long long key = start + j;
+            keys[j][d] = key < S ? to_float(k_n[key * head_dim + d]) : 0.f;
+            values[j][d] = key < S ? to_float(v_n[key * head_dim + d]) : 0.f;
+        }
+        __syncthreads();
+        const long long key = start + lane;
+        const bool visible = active && key < S && (!causal || key <= row) && row_lse != NEG_INF;
+        float grad_score = 0.f;
+        if (visible) {
+            const float p = expf(dot(query[warp], keys[lane], head_dim) - row_lse);
+            grad_score = p * (dot(grad_row[warp], values[lane], head_dim) - row_delta);
+        }
+        for (int j = 0; j < TILE; ++j) {
+            const float grad_score_j = __shfl_sync(FULL_MASK, grad_score, j);
+            for (int i = 0; i < DIMS_PER_LANE; ++i) {
+                const int d = lane + 32 * i;
+                if (d < head_dim) acc[i] += grad_score_j * keys[j][d];
+            }
+        }
+    }
+    if (!active) return;
+    for (int i = 0; i < DIMS_PER_LANE; ++i) {
+        const int d = lane + 32 * i;
+        if (d < head_dim) grad_q[row_offset + d] = from_float<T>(acc[i] * scale);
+    }
+}
+
+// dK and dV: one warp per key row, queries in tiles; grid (ceil(S / ROWS), N), block 32 * ROWS
+template <typename T>
+__device__ void attention_backward_key_value(const T* q, const T* k, const T* v, const T* grad_out, const float* lse,
+                                             const float* delta, T* grad_k, T* grad_v, long long L, long long S,
+                                             int head_dim, float scale, int causal) {
+    __shared__ float queries[TILE][MAX_HEAD_DIM + 1];
+    __shared__ float grad_rows[TILE][MAX_HEAD_DIM + 1];
+    __shared__ float tile_lse[TILE];
+    __shared__ float tile_delta[TILE];
+    __shared__ float key_row[ROWS][MAX_HEAD_DIM];
+    __shared__ float value_row[ROWS][MAX_HEAD_DIM];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const long long n = blockIdx.y;
+    const long long key = (long long)blockIdx.x * ROWS + warp;
+    const bool active = key < S;
+    const T* q_n = q + n * L * head_dim;
+    const T* grad_out_n = grad_out + n * L * head_dim;
+    const long long key_offset = (n * S + key) * head_dim;
+    for (int d = lane; d < head_dim; d += 32) {
+        key_row[warp][d] = active ? to_float(k[key_offset + d]) : 0.f;
+        value_row[warp][d] = active ? to_float(v[key_offset + d]) : 0.f;
+    }
+
+    float acc_k[DIMS_PER_LANE], acc_v[DIMS_PER_LANE];
+    for (int i = 0; i < DIMS_PER_LANE; ++i) acc_k[i] = acc_v[i] = 0.f;
+    // causal: queries before the block's first key see none of its keys
+    const long long query_start = causal ? (long long)blockIdx.x * ROWS : 0;
+    for (long long start = query_start; start < L; start += TILE) {
+        __syncthreads();
+        for (int index = threadIdx.x; index < TILE * head_dim; index += blockDim.x) {
+            const int i = index / head_dim, d = index % head_dim;
+            const long long query = start + i;
+            queries[i][d] = query < L ? to_float(q_n[query * head_dim + d]) * scale : 0.f;
+            grad_rows[i][d] = query < L ? to_float(grad_out_n[query * head_dim + d]) : 0.f;
+        }
+        if (threadIdx.x < TILE) {
+            const long long query = start + threadIdx.x;
+            tile_lse[threadIdx.x] = query < L ? lse[n * L + query] : NEG_INF;
+            tile_delta[threadIdx.x] = query < L ? delta[n * L + query] : 0.f;
+        }
+        __syncthreads();
+        const long long query = start + lane;
+        const bool visible = active && query < L && (!causal || key <= query) && tile_lse[lane] != NEG_INF;
+        float p = 0.f, grad_score = 0.f;
+        if (visible) {
+            p = expf(dot(queries[lane], key_row[warp], head_dim) - tile_lse[lane]);
+            grad_score = p * (dot(grad_rows[lane], value_row[warp], head_dim) - tile_delta[lane]);
+        }
+        for (int j = 0; j < TILE; ++j) {
+            const float p_j = __shfl_sync(FULL_MASK, p, j);
+            const float grad_score_j = __shfl_sync(FULL_MASK, grad_score, j);
+            for (int i = 0; i < DIMS_PER_LANE; ++i) {
+                const int d = lane + 32 * i;
+                if (d < head_dim) {
+                    acc_v[i] += p_j * grad_rows[j][d];
+                    acc_k[i] += grad_score_j * queries[j][d];  // queries are pre-scaled: this is scale * dS q
+                }
+            }
+        }
+    }
+    if (!active) return;
+    for (int i = 0; i < DIMS_PER_LANE; ++i) {
+        const int d = lane + 32 * i;
+        if (d < head_dim) {
+            grad_k[key_offset + d] = from_float<T>(acc_k[i]);
+            grad_v[key_offset + d] = from_float<T>(acc_v[i]);
+        }
+    }
+}
+
+#define ATTENTION_ENTRY_POINTS(SUFFIX, T)                                                                          \
+    extern "C" __global__ void attention_forward_##SUFFIX(const T* q, const T* k, const T* v, T* out, float* lse, \
+                                                          long long L, long long S, int head_dim, float scale,     \
+                                                          int causal) {                                            \
+        attention_forward<T>(q, k, v, out, lse, L, S, head_dim, scale, causal);                                   \
+    }                                                                                                              \
+    extern "C" __global__ void attention_backward_delta_##SUFFIX(const T* grad_out, const T* out, float* delta,   \
+                                                                 long long L, int head_dim) {                      \
+        attention_backward_delta<T>(grad_out, out, delta, L, head_dim);                                           \
+    }                                                                                                              \
+    extern "C" __global__ void attention_backward_query_##SUFFIX(                                                  \
+        const T* q, const T* k, const T* v, const T* grad_out, const float* lse, const float* delta, T* grad_q,   \
+        long long L, long long S, int head_dim, float scale, int causal) {                                         \
+        attention_backward_query<T>(q, k, v, grad_out, lse, delta, grad_q, L, S, head_dim, scale, causal);        \
+    }                                                                                                              \
+    extern "C" __global__ void attention_backward_key_value_##SUFFIX(                                              \
+        const T* q, const T* k, const T* v, const T* grad_out, const float* lse, const float* delta, T* grad_k,   \
+        T* grad_v, long long L, long long S, int head_dim, float scale, int causal) {                             \
+        attention_backward_key_value<T>(q, k, v, grad_out, lse, delta, grad_k, grad_v, L, S, head_dim, scale,    \
+                                        causal);                                                                   \
+    }
+
+FOR_FLOAT_TYPES(ATTENTION_ENTRY_POINTS)
