@@ -111,7 +111,7 @@ def test_grad_mode_is_restored_after_an_exception():
     assert tg.is_grad_enabled()
 
 
-def test_set_grad_enabled():
+def test_set_grad_enabled_as_function_context_manager_and_decorator():
     x = tg.tensor([1.0], requires_grad=True)
     tg.set_grad_enabled(False)
     try:
@@ -119,6 +119,15 @@ def test_set_grad_enabled():
     finally:
         tg.set_grad_enabled(True)
     assert (x * 2).requires_grad
+    for training in (True, False):
+        with tg.set_grad_enabled(training):
+            assert (x * 2).requires_grad is training
+        assert tg.is_grad_enabled()
+
+    @tg.set_grad_enabled(False)
+    def evaluate():
+        return (x * 2).requires_grad
+    assert tg.is_grad_enabled() and evaluate() is False and tg.is_grad_enabled()
 
 
 def test_autograd_grad_does_not_touch_dot_grad():

@@ -9,7 +9,7 @@ def is_grad_enabled():
     return getattr(_state, "enabled", True)
 
 
-def set_grad_enabled(enabled):
+def _set_enabled(enabled):
     _state.enabled = bool(enabled)
 
 
@@ -18,10 +18,10 @@ class _GradMode:
 
     def __enter__(self):
         self._previous = is_grad_enabled()
-        set_grad_enabled(self.enabled)
+        _set_enabled(self.enabled)
 
     def __exit__(self, *exc):
-        set_grad_enabled(self._previous)
+        _set_enabled(self._previous)
 
     def __call__(self, fn):
         @functools.wraps(fn)
@@ -39,3 +39,25 @@ class no_grad(_GradMode):
 class enable_grad(_GradMode):
     """Turns recording back on inside a no_grad block (used by create_graph=True)."""
     enabled = True
+
+
+class set_grad_enabled(_GradMode):
+    """set_grad_enabled(mode) switches recording on or off at once; as a context manager (or decorator)
+    it switches back at the end, as PyTorch's: `with set_grad_enabled(training): ...`."""
+
+    def __init__(self, mode):
+        self._previous = is_grad_enabled()
+        self.enabled = bool(mode)
+        _set_enabled(mode)
+
+    def __enter__(self):
+        pass  # already switched by __init__
+
+    def __call__(self, fn):
+        _set_enabled(self._previous)  # as a decorator it only applies while fn runs
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(self.enabled):
+                return fn(*args, **kwargs)
+        return wrapper
