@@ -359,6 +359,7 @@ def test_requires_grad_and_is_leaf():
     assert x.requires_grad_() is x and x.requires_grad
     y = x * 2
     assert not y.is_leaf and y.requires_grad
+    assert y.requires_grad_() is y  # already requires grad: a no-op, as in PyTorch
     with pytest.raises(RuntimeError, match="requires_grad_"):
         y.requires_grad_(False)
     x.requires_grad = False

@@ -229,6 +229,8 @@ class Tensor:
 
     # --- autograd ---------------------------------------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
+        if not self.is_leaf and requires_grad:
+            return self  # a result in the graph already requires grad: nothing changes (as PyTorch)
         if not self.is_leaf:
             raise RuntimeError("requires_grad_: only leaf tensors can change requires_grad; "
                                "use detach() to make a new leaf from this result")
