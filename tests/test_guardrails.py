@@ -424,6 +424,15 @@ def test_conversions_of_many_elements():
         bool(tg.ones(2))
 
 
+def test_tensor_from_bad_data():
+    with raises(ValueError, "tensor", "rectangular"):
+        tg.tensor([[1, 2], [3]])
+    with raises(TypeError, "tensor", "<U1"):
+        tg.tensor(["a"])
+    with raises(TypeError, "tensor", "object"):
+        tg.tensor([None])
+
+
 def test_unsupported_operand_and_dtype():
     with raises(TypeError, "add", "str"):
         tg.ones(2) + "a"

@@ -918,7 +918,11 @@ def _array_string(values):
 def _as_backend_array(data, backend, dtype):
     # NumPy scalars (np.float64 subclasses float) keep their own dtype, as in PyTorch
     if (isinstance(data, _SCALARS) and not hasattr(data, "dtype")) or isinstance(data, (list, tuple)):
-        array = backend.asarray(data)
+        try:
+            array = backend.asarray(data)
+        except ValueError as error:
+            raise ValueError(f"tensor: nested sequences must be rectangular (equal lengths at each depth): {error}") \
+                from None
         inferred = _DTYPE_OF_ARRAY.get(array.dtype.name)
         if dtype is None and array.dtype.kind == "f":
             dtype = dtypes.default_float  # Python floats become float32, as in PyTorch
