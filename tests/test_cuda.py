@@ -9,6 +9,7 @@ Three kinds of tests:
 Run every GPU check in one command with benchmarks/gpu_check.sh.
 """
 import math
+import os
 import subprocess
 import sys
 
@@ -413,6 +414,12 @@ def test_cuda_manual_seed_reaches_cuda_devices_only(fake_gpu):
 
 
 # --- on a GPU ----------------------------------------------------------------------------------------------------------------
+def test_a_gpu_is_here_when_required():
+    """benchmarks/gpu_check.sh sets TINYGRAD_TX_REQUIRE_GPU=1: there, a missing GPU fails instead of skipping."""
+    if os.environ.get("TINYGRAD_TX_REQUIRE_GPU") == "1":
+        assert tg.cuda.is_available(), "TINYGRAD_TX_REQUIRE_GPU=1 but CuPy sees no CUDA device"
+
+
 def _both_paths(fn, *arrays, dtype="float32"):
     """fn on 'cuda' tensors with our kernels, then with the plain CuPy code: outputs and input grads as NumPy."""
     results = []

@@ -68,7 +68,8 @@ class CudaKernels:
 
     def layer_norm_backward(self, grad_out, x, weight, mean, rstd, need_weight, need_bias):
         """-> (grad_x, grad_weight or None, grad_bias or None)."""
-        grad_rows, rows = self._rows(grad_out), self._rows(x)
+        rows = self._rows(x)
+        grad_rows = self._rows(grad_out.astype(rows.dtype, copy=False))  # the kernel reads both as one type
         n_rows, n_cols = rows.shape
         suffix = self.suffix(rows)
         grad_x = self.cp.empty_like(rows)
@@ -100,7 +101,8 @@ class CudaKernels:
         return out.reshape(x.shape)
 
     def softmax_backward(self, grad_out, out, log):
-        grad_rows, out_rows = self._rows(grad_out), self._rows(out)
+        out_rows = self._rows(out)
+        grad_rows = self._rows(grad_out.astype(out_rows.dtype, copy=False))
         grad_x = self.cp.empty_like(out_rows)
         self._launch("softmax", f"softmax_backward_{self.suffix(out_rows)}", (out_rows.shape[0],), (BLOCK,), (
             grad_rows, out_rows, grad_x, np.int64(out_rows.shape[1]), np.int32(log)))
@@ -118,7 +120,7 @@ class CudaKernels:
         return out
 
     def gelu_backward(self, grad_out, x, approximate_tanh):
-        x, grad_out = self._contiguous(x), self._contiguous(grad_out)
+        x, grad_out = self._contiguous(x), self._contiguous(grad_out.astype(x.dtype, copy=False))
         grad_x = self.cp.empty_like(x)
         self._launch("gelu", f"gelu_backward_{self.suffix(x)}", self._elementwise_grid(x.size), (BLOCK,), (
             grad_out, x, grad_x, np.int64(x.size), np.int32(approximate_tanh)))
