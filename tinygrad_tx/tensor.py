@@ -600,8 +600,9 @@ class Tensor:
     def _arg_extreme(self, find, dim, keepdim, op_name):
         if self.numel() == 0:
             raise RuntimeError(f"{op_name}: cannot reduce an empty tensor of shape {self.shape}")
-        if dim is None:
-            return Tensor._make(find(self.array.reshape(-1), 0, False).astype("int64"), self.device)
+        if dim is None:  # the index into the flattened tensor; keepdim keeps every dim, of size 1
+            flat_index = find(self.array.reshape(-1), 0, False).astype("int64")
+            return Tensor._make(flat_index.reshape((1,) * self.ndim if keepdim else ()), self.device)
         axis = normalize_dim(dim, self.ndim, op_name)
         return Tensor._make(find(self.array, axis, keepdim).astype("int64"), self.device)
 
