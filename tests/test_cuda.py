@@ -30,6 +30,18 @@ needs_gpu = pytest.mark.skipif(not tg.cuda.is_available(),
                                reason="needs a CUDA GPU and CuPy (none here); run benchmarks/gpu_check.sh on one")
 
 
+@pytest.fixture(autouse=True)
+def keep_random_state():
+    """These tests seed freely; the tests after them see the seeds and CPU generator they would have seen."""
+    from tinygrad_tx import random as tg_random
+    seed, device_seeds, cpu_state = tg_random.initial_seed(), dict(tg_random._device_type_seeds), tg.get_rng_state()
+    yield
+    tg_random._seed["value"] = seed
+    tg_random._device_type_seeds.clear()
+    tg_random._device_type_seeds.update(device_seeds)
+    tg.set_rng_state(cpu_state)
+
+
 # --- a fake GPU: the kernel paths on the CPU -----------------------------------------------------------------------
 class FakeGpuBackend(NumpyBackend):
     def __init__(self):

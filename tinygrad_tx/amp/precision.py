@@ -14,7 +14,7 @@
     precision.scaler.update()
 """
 from ..dtype import float16
-from .autocast_mode import _NO_BFLOAT16, autocast
+from .autocast_mode import autocast
 from .grad_scaler import GradScaler
 
 DTYPES = ("float32", "tf32", "float16", "bfloat16")
@@ -25,7 +25,9 @@ class Precision:
         if dtype not in DTYPES:
             raise ValueError(f"unknown training dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
         if dtype == "bfloat16":
-            raise ValueError(_NO_BFLOAT16.replace("autocast: ", "--dtype bfloat16: "))
+            raise ValueError("--dtype bfloat16 is not supported: NumPy and CuPy, the array libraries under tinygrad_tx, "
+                             "have no bfloat16 dtype; use --dtype float16 (autocast with loss scaling) or, on a GPU, "
+                             "--dtype tf32")
         self.dtype = dtype
         self.device_type = str(device).split(":")[0]
         if dtype == "tf32":
