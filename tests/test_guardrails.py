@@ -457,3 +457,8 @@ def test_inplace_edit_of_a_view_bumps_its_base_version():
         a.reshape(6)[0] = 5.0  # a view shares its base's version counter
     with raises(RuntimeError, "Mul", "modified in place"):
         y.backward()
+
+
+def test_integer_tensor_to_negative_power_names_the_op():
+    with pytest.raises(RuntimeError, match="pow"):
+        tg.tensor([1, 2]) ** -1

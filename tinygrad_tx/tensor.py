@@ -334,6 +334,9 @@ class Tensor:
     def pow(self, exponent):
         if isinstance(exponent, _SCALARS):
             base = self if self.dtype.is_floating or isinstance(exponent, int) else self.to(dtypes.default_float)
+            if not base.dtype.is_floating and exponent < 0:
+                raise RuntimeError(f"pow: an integer tensor ({base.dtype}) to a negative integer power ({exponent}) "
+                                   "is not an integer; use .float() first")
             return elementwise.PowScalar.apply(base, exponent)
         return self._binary(exponent, elementwise.Pow, "pow")
 
