@@ -48,7 +48,10 @@ def main(argv=None):
     config = config_from_preset(args.preset, **overrides)
     if args.max_iters is not None and "lr_decay_iters" not in overrides:
         config.lr_decay_iters = args.max_iters  # decay over the run that was asked for
-    trainer = Trainer(config, resume=args.resume)
+    try:
+        trainer = Trainer(config, resume=args.resume)
+    except (ValueError, FileNotFoundError) as error:  # a bad flag combination or a missing checkpoint
+        raise SystemExit(f"python -m tinygrad_tx.train: error: {error}") from None
     print(f"GPT-2 with {trainer.model.num_params():,} parameters, vocabulary {trainer.model_config.vocab_size}, "
           f"on {config.device}; {config.max_iters} iterations of {config.batch_size}x{trainer.model_config.block_size}"
           " tokens")
