@@ -37,7 +37,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
 
     capture: optional {node: None} for autograd.grad(); the gradient arriving at each such node
     is stored there instead of being accumulated into leaves' .grad.
-    Returns the capture dict.
+    Returns the capture dict and the nodes in the order they ran.
     """
     roots = []
     pending = {}  # node -> gradient summed so far
