@@ -9,7 +9,6 @@ from collections import namedtuple
 from contextlib import nullcontext
 
 from . import dtype as dtypes
-from .autograd import engine
 from .autograd.function import AccumulateGrad, VersionCounter
 from .autograd.grad_mode import is_grad_enabled, no_grad
 from .amp import autocast_mode as _autocast
