@@ -148,7 +148,7 @@ def run(name, depth, settings, dataset, eval_batches, seed):
         if step % settings["record_every"] == 0:
             layer_norms.append((step, layer_grad_norms(model)))
         if not math.isfinite(value) or not math.isfinite(total_norms[-1]):
-            diverged, reason = True, f"non-finite loss at step {step}"
+            diverged, reason = True, f"non-finite loss or gradient at step {step}"
             break
         smoothed = value if smoothed is None else SMOOTHING * smoothed + (1 - SMOOTHING) * value
         lowest = min(lowest, smoothed)
