@@ -206,7 +206,7 @@ class ResidualLayer(nn.Module):
         return nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.layer_norm else nn.Identity()
 
     def sublayer(self, x, sublayer, norm, dropout):
-        """Post-LN (the paper, Section 5.4): LayerNorm(x + Dropout(Sublayer(x))).
+        """Post-LN (the paper, Sections 3.1 and 5.4): LayerNorm(x + Dropout(Sublayer(x))).
         Pre-LN (GPT-2): x + Dropout(Sublayer(LayerNorm(x))): the residual stream itself is never normalized.
         Without the residual connection the x + drops out; without LayerNorm, norm is the identity."""
         if self.norm_first:
