@@ -27,13 +27,26 @@ __device__ __forceinline__ float dot(const float* a, const float* b, int head_di
     return total;
 }
 
+// the block stages keys and values start .. start + TILE - 1 (zeros past S) in shared memory
+template <typename T>
+__device__ __forceinline__ void load_key_value_tile(float (*keys)[MAX_HEAD_DIM + 1], float (*values)[MAX_HEAD_DIM + 1],
+                                                    const T* k_n, const T* v_n, long long start, long long S,
+                                                    int head_dim) {
+    for (int index = threadIdx.x; index < TILE * head_dim; index += blockDim.x) {
+        const int j = index / head_dim, d = index % head_dim;
+        const long long key = start + j;
+        keys[j][d] = key < S ? to_float(k_n[key * head_dim + d]) : 0.f;
+        values[j][d] = key < S ? to_float(v_n[key * head_dim + d]) : 0.f;
+    }
+}
+
 // grid (ceil(L / ROWS), N), block 32 * ROWS
 template <typename T>
 __device__ void attention_forward(const T* q, const T* k, const T* v, T* out, float* lse, long long L, long long S,
                                   int head_dim, float scale, int causal) {
     __shared__ float query[ROWS][MAX_HEAD_DIM];
     __shared__ float keys[TILE][MAX_HEAD_DIM + 1];
-    __shared__ float values[TILE][MAX_HEAD_DIM];
+    __shared__ float values[TILE][MAX_HEAD_DIM + 1];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const long long n = blockIdx.y;
     const long long row = (long long)blockIdx.x * ROWS + warp;
@@ -50,12 +63,7 @@ __device__ void attention_forward(const T* q, const T* k, const T* v, T* out, fl
     const long long key_end = causal ? min(S, last_row + 1) : S;  // keys past the block's last row are masked for all
     for (long long start = 0; start < key_end; start += TILE) {
         __syncthreads();  // the previous tile is consumed (and query is written, on the first pass)
-        for (int index = threadIdx.x; index < TILE * head_dim; index += blockDim.x) {
-            const int j = index / head_dim, d = index % head_dim;
-            const long long key = start + j;
-            keys[j][d] = key < S ? to_float(k_n[key * head_dim + d]) : 0.f;
-            values[j][d] = key < S ? to_float(v_n[key * head_dim + d]) : 0.f;
-        }
+        load_key_value_tile(keys, values, k_n, v_n, start, S, head_dim);
         __syncthreads();
         const long long key = start + lane;
         const bool visible = active && key < S && (!causal || key <= row);
@@ -125,12 +133,7 @@ __device__ void attention_backward_query(const T* q, const T* k, const T* v, con
     const long long key_end = causal ? min(S, last_row + 1) : S;
     for (long long start = 0; start < key_end; start += TILE) {
         __syncthreads();
-        for (int index = threadIdx.x; index < TILE * head_dim; index += blockDim.x) {
-            const int j = index / head_dim, d = index % head_dim;
-            const long long key = start + j;
-            keys[j][d] = key < S ? to_float(k_n[key * head_dim + d]) : 0.f;
-            values[j][d] = key < S ? to_float(v_n[key * head_dim + d]) : 0.f;
-        }
+        load_key_value_tile(keys, values, k_n, v_n, start, S, head_dim);
         __syncthreads();
         const long long key = start + lane;
         const bool visible = active && key < S && (!causal || key <= row) && row_lse != NEG_INF;
