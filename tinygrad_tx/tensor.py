@@ -15,7 +15,7 @@ from .amp import autocast_mode as _autocast
 from .backend import get_backend, normalize_device
 from .ops import elementwise, indexing, matmul, movement, reduce
 from .ops.activation import Gelu
-from .ops.dims import broadcast_shape, normalize_dim, normalize_dims
+from .ops.dims import broadcast_shape, count_over, normalize_dim, normalize_dims
 from .ops.softmax import LogSoftmax, Softmax
 
 _DTYPE_OF_ARRAY = {d.numpy_name: d for d in dtypes.ALL}
@@ -531,9 +531,7 @@ class Tensor:
         if not self.dtype.is_floating:
             raise RuntimeError(f"mean: expected a floating point tensor, got {self.dtype}; use .float() first")
         dims = normalize_dims(dim, self.ndim, "mean")
-        count = 1
-        for d in dims:
-            count *= self.shape[d]
+        count = count_over(self.shape, dims)
         return self.sum(dims, keepdim) * (1 / count if count else float("nan"))
 
     def var(self, dim=None, unbiased=None, keepdim=False, correction=None):
@@ -541,9 +539,7 @@ class Tensor:
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
         dims = normalize_dims(dim, self.ndim, "var")
-        count = 1
-        for d in dims:
-            count *= self.shape[d]
+        count = count_over(self.shape, dims)
         centered = self - self.mean(dims, keepdim=True)
         return (centered * centered).sum(dims, keepdim) / max(count - correction, 0)
 

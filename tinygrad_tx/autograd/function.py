@@ -101,7 +101,7 @@ class Function:
         if counter.value != version:
             raise RuntimeError(f"{self.name}: its output was modified in place after the forward pass; "
                                "its backward needs the original values")
-        tensor = _tensor_class()._make(array, self._device, requires_grad=True, grad_fn=self)
+        tensor = tensor_class()._make(array, self._device, requires_grad=True, grad_fn=self)
         tensor._version = counter
         return tensor
 
@@ -127,7 +127,7 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        Tensor = _tensor_class()
+        Tensor = tensor_class()
         tensors = [a for a in args if isinstance(a, Tensor)]
         device = tensors[0].device
         for t in tensors[1:]:
@@ -159,7 +159,7 @@ class Function:
         return output
 
 
-def _tensor_class():
+def tensor_class():
     """Tensor, imported on first use: tensor.py itself imports this module."""
     global _Tensor
     if _Tensor is None:
@@ -173,7 +173,7 @@ _Tensor = None
 
 def _edge(arg):
     """The node an input's gradient flows to: its grad_fn, or the accumulator of a leaf."""
-    if not isinstance(arg, _tensor_class()) or not arg.requires_grad:
+    if not isinstance(arg, tensor_class()) or not arg.requires_grad:
         return None
     if arg.grad_fn is not None:
         return arg.grad_fn

@@ -39,3 +39,11 @@ def broadcast_shape(op_name, *shapes):
 
 def keepdim_shape(shape, dims):
     return tuple(1 if i in dims else n for i, n in enumerate(shape))
+
+
+def count_over(shape, dims):
+    """How many elements a reduction over dims combines."""
+    count = 1
+    for d in dims:
+        count *= shape[d]
+    return count

@@ -7,6 +7,7 @@ path must agree with (tests compare the two), and when backward runs with create
 the engine differentiates `composed` instead, so higher-order gradients stay exact.
 """
 from ..autograd import Function, grad
+from ..autograd.function import tensor_class
 from ..autograd.grad_mode import enable_grad, is_grad_enabled
 from .elementwise import constant
 
@@ -14,12 +15,11 @@ from .elementwise import constant
 class FusedFunction(Function):
     @classmethod
     def apply(cls, *args):
-        from ..tensor import Tensor
         output = super().apply(*args)
         ctx = output.grad_fn
         if ctx is not None:
             ctx.arguments = args
-            ctx.save_for_backward(*(a for a in args if isinstance(a, Tensor)))
+            ctx.save_for_backward(*(a for a in args if isinstance(a, tensor_class())))
         return output
 
     @staticmethod

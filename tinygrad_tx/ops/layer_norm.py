@@ -1,4 +1,5 @@
 """Layer normalization over the trailing dimensions, with its backward derived by hand."""
+from .dims import count_over
 from .fused import FusedFunction
 
 
@@ -10,14 +11,15 @@ class LayerNorm(FusedFunction):
         ctx.kernels = backend.kernels
         if ctx.kernels is not None and ctx.kernels.supports(a, *(p.array for p in (weight, bias) if p is not None)):
             # the trailing dims as one row of `count` values; keeps the rows' mean and rstd, not xhat
-            count = _count(x.shape, dims)
+            count = count_over(x.shape, dims)
             out, mean, rstd = ctx.kernels.layer_norm_forward(
                 backend.reshape(a, (-1, count)), _flat(backend, weight, count), _flat(backend, bias, count), eps)
             ctx.saved_arrays, ctx.dims = (mean, rstd), dims
             return backend.reshape(out, x.shape)
         ctx.kernels = None
-        centered = a - backend.sum(a, dims, True) * (1 / _count(x.shape, dims))
-        variance = backend.sum(centered * centered, dims, True) * (1 / _count(x.shape, dims))
+        inverse_count = 1 / count_over(x.shape, dims)
+        centered = a - backend.sum(a, dims, True) * inverse_count
+        variance = backend.sum(centered * centered, dims, True) * inverse_count
         rstd = 1 / backend.sqrt(variance + eps)
         normalized = centered * rstd
         ctx.saved_arrays = (normalized, rstd)
@@ -44,7 +46,7 @@ class LayerNorm(FusedFunction):
         if bias is not None and ctx.needs_input_grad[2]:
             grad_bias = grad_output.sum(axis=batch_dims)
         grad_normalized = grad_output * weight.array if weight is not None else grad_output
-        inverse_count = 1 / _count(x.shape, ctx.dims)
+        inverse_count = 1 / count_over(x.shape, ctx.dims)
         mean_grad = grad_normalized.sum(axis=ctx.dims, keepdims=True) * inverse_count
         mean_grad_dot = (grad_normalized * normalized).sum(axis=ctx.dims, keepdims=True) * inverse_count
         grad_x = rstd * (grad_normalized - mean_grad - normalized * mean_grad_dot)
@@ -62,13 +64,6 @@ class LayerNorm(FusedFunction):
         return out
 
 
-def _count(shape, dims):
-    count = 1
-    for d in dims:
-        count *= shape[d]
-    return count
-
-
 def _flat(backend, parameter, count):
     return None if parameter is None else backend.reshape(parameter.array, (count,))
 
@@ -77,7 +72,7 @@ def _kernel_backward(ctx, grad_output):
     x, weight, bias, _, _ = ctx.arguments
     backend = x.backend
     mean, rstd = ctx.saved_arrays
-    count = _count(x.shape, ctx.dims)
+    count = count_over(x.shape, ctx.dims)
     grad_x, grad_weight, grad_bias = ctx.kernels.layer_norm_backward(
         backend.reshape(grad_output, (-1, count)), backend.reshape(x.array, (-1, count)), _flat(backend, weight, count),
         mean, rstd, weight is not None and ctx.needs_input_grad[1], bias is not None and ctx.needs_input_grad[2])
