@@ -1,34 +1,54 @@
 """Sample text from a checkpoint:  python -m tinygrad_tx.sample --out-dir out --prompt "ROMEO:" """
 import argparse
+import os
 
 from . import random as tg_random
 from .checkpoint import load_checkpoint
+from .command_line import non_negative_float, non_negative_int, positive_int, require_device
 from .data import tokenizer_from_dict
 from .tensor import Tensor
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(prog="python -m tinygrad_tx.sample", description=__doc__)
     parser.add_argument("--out-dir", default="out")
     parser.add_argument("--prompt", default="\n")
-    parser.add_argument("--max-new-tokens", type=int, default=500)
-    parser.add_argument("--num-samples", type=int, default=1)
-    parser.add_argument("--temperature", type=float, default=0.8)
-    parser.add_argument("--top-k", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--max-new-tokens", type=positive_int, default=500)
+    parser.add_argument("--num-samples", type=positive_int, default=1)
+    parser.add_argument("--temperature", type=non_negative_float, default=0.8,
+                        help="0 always picks the most likely token")
+    parser.add_argument("--top-k", type=non_negative_int, default=200,
+                        help="sample among the k most likely tokens; 0 for all of them")
+    parser.add_argument("--seed", type=non_negative_int, default=1337)
     parser.add_argument("--device", default="cpu")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
+    require_device(parser, args.device)
+    try:
+        weights, state = load_checkpoint(args.out_dir, device=args.device)
+    except FileNotFoundError:  # no ckpt/ folder, or one missing a file
+        parser.error(f"--out-dir {args.out_dir}: no complete checkpoint in {os.path.join(args.out_dir, 'ckpt')} "
+                     "to sample from")
+    tokenizer = tokenizer_from_dict(state["tokenizer"])
+    try:
+        prompt = tokenizer.encode(args.prompt)
+    except ValueError as error:  # a character the training text never had
+        parser.error(f"--prompt {args.prompt!r}: {error}")
+    if not prompt:
+        parser.error("--prompt '': the model needs at least one token to continue")
 
     from models.gpt2 import GPT2, GPT2Config
-    weights, state = load_checkpoint(args.out_dir, device=args.device)
     model = GPT2(GPT2Config.from_dict(state["model_config"])).to(args.device)
     model.load_state_dict(weights)
     model.eval()
-    tokenizer = tokenizer_from_dict(state["tokenizer"])
     tg_random.manual_seed(args.seed)
-    idx = Tensor([tokenizer.encode(args.prompt)], device=args.device)
+    idx = Tensor([prompt], device=args.device)
     for _ in range(args.num_samples):
-        out = model.generate(idx, args.max_new_tokens, args.temperature, args.top_k)
+        out = model.generate(idx, args.max_new_tokens, args.temperature, args.top_k or None)
         print(tokenizer.decode(out[0].tolist()))
         print("---------------")
 

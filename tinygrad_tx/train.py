@@ -9,49 +9,54 @@ import argparse
 import os
 import time
 
-from .trainer import PRESETS, Trainer, TrainConfig, config_from_preset, plot_losses
+from .command_line import dropout_probability, non_negative_int, positive_float, positive_int, require_device
+from .data import DataError
+from .trainer import PRESETS, ConfigError, Trainer, TrainConfig, config_from_preset, plot_losses
 from .viz import save_model_graph
 
 
-def parse_args(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(prog="python -m tinygrad_tx.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="shakespeare-char-cpu", choices=sorted(PRESETS))
-    parser.add_argument("--max-iters", type=int)
-    parser.add_argument("--eval-interval", type=int)
-    parser.add_argument("--eval-iters", type=int)
-    parser.add_argument("--log-interval", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--block-size", type=int)
-    parser.add_argument("--n-layer", type=int)
-    parser.add_argument("--n-head", type=int)
-    parser.add_argument("--n-embd", type=int)
-    parser.add_argument("--dropout", type=float)
-    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--max-iters", type=positive_int)
+    parser.add_argument("--eval-interval", type=positive_int)
+    parser.add_argument("--eval-iters", type=positive_int)
+    parser.add_argument("--log-interval", type=positive_int)
+    parser.add_argument("--batch-size", type=positive_int)
+    parser.add_argument("--block-size", type=positive_int)
+    parser.add_argument("--n-layer", type=positive_int)
+    parser.add_argument("--n-head", type=positive_int)
+    parser.add_argument("--n-embd", type=positive_int)
+    parser.add_argument("--dropout", type=dropout_probability, help="in [0, 1); 0 turns dropout off")
+    parser.add_argument("--learning-rate", type=positive_float)
     parser.add_argument("--device", help="cpu, cuda or cuda:N")
     parser.add_argument("--dtype", choices=["float32", "tf32", "float16", "bfloat16"],
                         help="float32 (default); tf32: TF32 matrix products (cuda); float16: autocast with loss "
                              "scaling; bfloat16: not supported (NumPy and CuPy have no bfloat16)")
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--seed", type=non_negative_int)
     parser.add_argument("--out-dir")
-    parser.add_argument("--data", help="a UTF-8 text file (default: the bundled tiny Shakespeare)")
+    parser.add_argument("--data", help="a UTF-8 text file, or any file with --tokenizer byte "
+                                       "(default: the bundled tiny Shakespeare)")
     parser.add_argument("--tokenizer", choices=["char", "byte"])
-    parser.add_argument("--sample-tokens", type=int)
+    parser.add_argument("--sample-tokens", type=positive_int)
     parser.add_argument("--resume", action="store_true", help="continue from OUT_DIR/ckpt")
-    return parser.parse_args(argv)
+    return parser
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     overrides = {key: value for key, value in vars(args).items()
                  if value is not None and key in TrainConfig.__dataclass_fields__}
     config = config_from_preset(args.preset, **overrides)
     if args.max_iters is not None and "lr_decay_iters" not in overrides:
         config.lr_decay_iters = args.max_iters  # decay over the run that was asked for
+    require_device(parser, config.device)
     try:
         trainer = Trainer(config, resume=args.resume)
-    except (ValueError, FileNotFoundError) as error:  # a bad flag combination or a missing checkpoint
-        raise SystemExit(f"python -m tinygrad_tx.train: error: {error}") from None
+    except (ConfigError, DataError) as error:  # bad input; any other exception is a bug and keeps its traceback
+        parser.error(str(error))
     print(f"GPT-2 with {trainer.model.num_params():,} parameters, vocabulary {trainer.model_config.vocab_size}, "
           f"on {config.device}; {config.max_iters} iterations of {config.batch_size}x{trainer.model_config.block_size}"
           " tokens")

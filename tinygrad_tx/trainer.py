@@ -71,6 +71,13 @@ PRESETS = {
 }
 
 
+class ConfigError(ValueError):
+    """A run that cannot start as configured: no checkpoint to resume, an out_dir that cannot be made, a dtype
+    the device lacks, a model shape GPT2 refuses. (A data file that cannot be trained on raises data.DataError.)
+    The training program prints both as usage errors; any other exception from Trainer is a bug and keeps its
+    traceback."""
+
+
 def config_from_preset(name, **overrides):
     if name not in PRESETS:
         raise ValueError(f"unknown training preset {name!r}; choose one of {', '.join(PRESETS)}")
@@ -82,11 +89,18 @@ class Trainer:
     def __init__(self, config, resume=False):
         from models.gpt2 import GPT2, GPT2Config  # models sit above the engine; only this program joins them
         self.config = config
-        os.makedirs(config.out_dir, exist_ok=True)
+        try:
+            os.makedirs(config.out_dir, exist_ok=True)
+        except OSError as error:  # a file by that name, no permission
+            raise ConfigError(f"cannot create the output directory {config.out_dir}: {error.strerror}") from None
         tg_random.manual_seed(config.seed)
         state = None
         if resume:
-            weights, state = load_checkpoint(config.out_dir, device=config.device)
+            try:
+                weights, state = load_checkpoint(config.out_dir, device=config.device)
+            except FileNotFoundError:  # no ckpt/ folder, or one missing a file
+                raise ConfigError(f"--resume: no complete checkpoint in {os.path.join(config.out_dir, 'ckpt')} "
+                                  "to continue from") from None
             tokenizer = tokenizer_from_dict(state["tokenizer"])
             self.dataset = TextDataset(state["train_config"]["data"] or None, tokenizer, seed=config.seed)
             self.model_config = GPT2Config.from_dict(state["model_config"])
@@ -95,8 +109,16 @@ class Trainer:
             self.model_config = GPT2Config(n_layer=config.n_layer, n_head=config.n_head, n_embd=config.n_embd,
                                            block_size=config.block_size, vocab_size=self.dataset.tokenizer.vocab_size,
                                            dropout=config.dropout, bias=config.bias)
-        self.model = GPT2(self.model_config).to(config.device)
-        self.precision = Precision(config.dtype, config.device)
+        self.dataset.check_block_size(self.model_config.block_size)
+        try:
+            self.precision = Precision(config.dtype, config.device)
+        except ValueError as error:  # bfloat16, or tf32 off the GPU: the message says what to use instead
+            raise ConfigError(str(error)) from None
+        try:
+            model = GPT2(self.model_config)
+        except ValueError as error:  # a shape the model refuses: n_embd not divisible by n_head
+            raise ConfigError(str(error)) from None
+        self.model = model.to(config.device)
         self.optimizer = self.model.configure_optimizers(config.weight_decay, config.learning_rate,
                                                          (config.beta1, config.beta2))
         self.iteration, self.best_val_loss = 0, float("inf")

@@ -37,7 +37,7 @@ class ByteTokenizer:
     vocab_size = 256
 
     def encode(self, text):
-        return list(text.encode("utf-8"))
+        return list(text.encode("utf-8", errors="surrogateescape"))  # a non-UTF-8 file's bytes as read
 
     def decode(self, ids):
         return bytes(int(i) for i in ids).decode("utf-8", errors="replace")

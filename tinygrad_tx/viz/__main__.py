@@ -9,6 +9,8 @@ import os
 import sys
 import time
 
+from ..command_line import non_negative_int, positive_int
+
 
 def parse_args(argv=None):
     from models.gpt2 import PRESETS
@@ -18,18 +20,18 @@ def parse_args(argv=None):
     source.add_argument("--preset", choices=sorted(PRESETS), help="a GPT-2 size, randomly initialized "
                         "(default: gpt2-tiny)")
     source.add_argument("--checkpoint", metavar="DIR", help="a training run's OUT_DIR (or its ckpt/ folder)")
-    parser.add_argument("--vocab-size", type=int, help="with --preset (default: the preset's, 50257)")
+    parser.add_argument("--vocab-size", type=positive_int, help="with --preset (default: the preset's, 50257)")
     parser.add_argument("--out", default="graph.svg", help="output file: .svg, .png, .pdf or .dot (default graph.svg)")
-    parser.add_argument("--depth", type=int, help="fold modules deeper than this (default: draw every op)")
+    parser.add_argument("--depth", type=non_negative_int, help="fold modules deeper than this (default: draw every op)")
     parser.add_argument("--roll-repeats", action="store_true", help="draw identical repeated blocks as one node xN")
     parser.add_argument("--backward", action="store_true", help="draw the gradient flow, numbered in backward order")
     parser.add_argument("--show-grads", action="store_true", help="run backward and color arrows by gradient norm")
     parser.add_argument("--show-saved", action="store_true", help="list what each op saved for backward")
     parser.add_argument("--no-dtypes", action="store_true", help="leave dtypes off the labels")
-    parser.add_argument("--max-nodes", type=int, default=1000)
+    parser.add_argument("--max-nodes", type=positive_int, default=1000)
     parser.add_argument("--rankdir", choices=["TB", "LR", "BT", "RL"], default="TB")
-    parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--seq-len", type=int, default=8)
+    parser.add_argument("--batch-size", type=positive_int, default=1)
+    parser.add_argument("--seq-len", type=positive_int, default=8)
     return parser.parse_args(argv)
 
 
