@@ -3,8 +3,14 @@
 A file is: 8 bytes (little-endian u64) giving the header's length, a JSON header mapping each
 name to {"dtype", "shape", "data_offsets": [begin, end]} (offsets into the data that follows),
 then the raw little-endian bytes. Loading it never runs code, unlike pickle.
+
+The header comes from whoever wrote the file, so load_safetensors checks all of it before
+using any of it: a corrupt or hostile file gives a ValueError that says what is wrong, never
+a crash somewhere deeper or a tensor built from the wrong bytes.
 """
+import contextlib
 import json
+import math
 import os
 import struct
 
@@ -12,53 +18,145 @@ import numpy as np
 
 from .tensor import Tensor
 
-_TO_FILE = {"float16": "F16", "float32": "F32", "float64": "F64", "int32": "I32", "int64": "I64", "bool": "BOOL"}
-_FROM_FILE = {code: name for name, code in _TO_FILE.items()}
+# how each safetensors dtype lays out its bytes, as a NumPy dtype (the format is little-endian)
+_FILE_LAYOUT = {"BOOL": "|b1", "I32": "<i4", "I64": "<i8", "F16": "<f2", "F32": "<f4", "F64": "<f8",
+                "BF16": "<u2"}  # bfloat16 has no NumPy type: read its 16 bits and widen them to float32
+_CODE_OF_DTYPE = {"bool": "BOOL", "int32": "I32", "int64": "I64",
+                  "float16": "F16", "float32": "F32", "float64": "F64"}  # the engine's dtypes, all writable
+_ENTRY_KEYS = {"dtype", "shape", "data_offsets"}
+_MAX_HEADER_BYTES = 100_000_000  # the reference implementation's limit: a longer "header" is a corrupt length
 
 
-def save_safetensors(tensors, path, metadata=None):
-    """Write {name: Tensor} to path atomically (a crash never leaves a half-written file)."""
-    header, chunks, offset = {}, [], 0
-    if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    for name, tensor in tensors.items():
-        array = np.ascontiguousarray(tensor.detach().numpy())
-        data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
-        header[name] = {"dtype": _TO_FILE[tensor.dtype.name], "shape": list(array.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        chunks.append(data)
-        offset += len(data)
-    encoded = json.dumps(header, separators=(",", ":")).encode()
-    encoded += b" " * (-len(encoded) % 8)  # the format aligns the data to 8 bytes
+@contextlib.contextmanager
+def open_for_atomic_write(path, mode="wb"):
+    """Write to path.tmp and rename it over path at the end: a crash never leaves a half-written path."""
     temporary = path + ".tmp"
-    with open(temporary, "wb") as f:
-        f.write(struct.pack("<Q", len(encoded)))
-        f.write(encoded)
-        for data in chunks:
-            f.write(data)
+    with open(temporary, mode) as f:
+        yield f
         f.flush()
-        os.fsync(f.fileno())
+        os.fsync(f.fileno())  # the bytes are on disk before the rename makes them the file
     os.replace(temporary, path)
 
 
+def save_safetensors(tensors, path, metadata=None):
+    """Write {name: Tensor} to path atomically."""
+    header, arrays, offset = {}, [], 0
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    for name, tensor in tensors.items():
+        if name == "__metadata__" or tensor.dtype.name not in _CODE_OF_DTYPE:
+            raise ValueError(f"save_safetensors: cannot write {name!r} of dtype {tensor.dtype.name} to {path}")
+        code = _CODE_OF_DTYPE[tensor.dtype.name]
+        # C order and the file's byte order; ascontiguousarray would turn a 0-d tensor into shape (1,)
+        array = tensor.detach().numpy().astype(_FILE_LAYOUT[code], order="C", copy=False)
+        header[name] = {"dtype": code, "shape": list(array.shape), "data_offsets": [offset, offset + array.nbytes]}
+        arrays.append(array)
+        offset += array.nbytes
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)  # the format aligns the data to 8 bytes
+    with open_for_atomic_write(os.fspath(path)) as f:
+        f.write(struct.pack("<Q", len(encoded)))
+        f.write(encoded)
+        for array in arrays:
+            f.write(array.data)  # the array's own buffer: no second copy of the weights in memory
+
+
 def load_safetensors(path, device="cpu"):
-    """Read a safetensors file into {name: Tensor}."""
+    """Read a safetensors file into {name: Tensor}. BF16 tensors become float32 (exactly: bf16 is float32's top half).
+
+    Each tensor is memory-mapped and copied once into its Tensor, and each map is closed once it is
+    copied, so loading needs about the file's size in memory, and the file is not held open afterwards.
+    """
+    path = os.fspath(path)
     with open(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 8:
-        raise ValueError(f"load_safetensors: {path} is too short to be a safetensors file")
-    (header_length,) = struct.unpack("<Q", raw[:8])
-    if 8 + header_length > len(raw):
-        raise ValueError(f"load_safetensors: {path} has a header length of {header_length} bytes beyond its end")
-    header = json.loads(raw[8:8 + header_length])
-    data = memoryview(raw)[8 + header_length:]
-    tensors = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        if entry["dtype"] not in _FROM_FILE:
-            raise ValueError(f"load_safetensors: {name} in {path} has unsupported dtype {entry['dtype']}")
+        file_size = os.fstat(f.fileno()).st_size
+        header, data_start = _read_header(f, file_size, path)
+    _validate_header(header, file_size - data_start, path)
+    header.pop("__metadata__", None)
+    return {name: Tensor(_map_tensor(path, data_start, entry), device=device) for name, entry in header.items()}
+
+
+def _read_header(f, file_size, path):
+    """-> (the parsed JSON header, where the data section starts in the file)."""
+    _require(file_size >= 8, path, f"is {file_size} bytes long, too short to hold the 8-byte header length")
+    (length,) = struct.unpack("<Q", f.read(8))
+    _require(length <= _MAX_HEADER_BYTES, path, f"claims a {length}-byte header, longer than any real one")
+    _require(8 + length <= file_size, path, f"claims a {length}-byte header but has only {file_size - 8} bytes after "
+                                            "the length (is the file truncated?)")
+    try:
+        header = json.loads(f.read(length), object_pairs_hook=_refuse_duplicate_names)
+    except (ValueError, RecursionError) as error:  # bad UTF-8 and bad JSON are ValueErrors; deep nesting recurses
+        raise ValueError(f"load_safetensors: {path} has a header that is not valid JSON ({error})") from None
+    _require(isinstance(header, dict), path, f"has a header that is a JSON {type(header).__name__}, not an object")
+    return header, 8 + length
+
+
+def _refuse_duplicate_names(pairs):
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a name appears twice: {next(n for n in names if names.count(n) > 1)!r}")
+    return dict(pairs)
+
+
+def _validate_header(header, data_size, path):
+    """Every check load_safetensors relies on, in the order that lets each assume the ones before."""
+    metadata = header.get("__metadata__", {})
+    _require(isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values()), path,
+             "has a __metadata__ that is not a map from strings to strings")
+    entries = {name: entry for name, entry in header.items() if name != "__metadata__"}
+    for name, entry in entries.items():
+        _validate_entry(name, entry, data_size, path)
+    # the format stores the tensors back to back: sorted by where they begin, they tile the data section
+    position = 0
+    for name, entry in sorted(entries.items(), key=lambda item: item[1]["data_offsets"]):
         begin, end = entry["data_offsets"]
-        array = np.frombuffer(data[begin:end], dtype=np.dtype(_FROM_FILE[entry["dtype"]]).newbyteorder("<"))
-        tensors[name] = Tensor(array.reshape(entry["shape"]).copy(), device=device)
-    return tensors
+        _require(begin >= position, path, f"overlaps the tensor before it (starts at byte {begin}, before {position})",
+                 name)
+        _require(begin <= position, path, f"starts at byte {begin}, leaving a gap after the tensor before it "
+                                          f"(which ends at byte {position})", name)
+        position = end
+    _require(position == data_size, path, f"has {data_size - position} bytes after its last tensor "
+                                          "that belong to no tensor")
+
+
+def _validate_entry(name, entry, data_size, path):
+    _require(isinstance(entry, dict), path, "is not a JSON object with dtype, shape and data_offsets", name)
+    _require(_ENTRY_KEYS <= entry.keys(), path, f"is missing {', '.join(sorted(_ENTRY_KEYS - entry.keys()))}", name)
+    _require(entry.keys() <= _ENTRY_KEYS, path, f"has unknown keys {', '.join(sorted(entry.keys() - _ENTRY_KEYS))}",
+             name)
+    code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    _require(isinstance(code, str) and code in _FILE_LAYOUT, path,
+             f"has unknown dtype {code!r} (known: {', '.join(_FILE_LAYOUT)})", name)
+    _require(isinstance(shape, list) and all(_is_int(n) and n >= 0 for n in shape), path,
+             f"has shape {shape!r}, not a list of non-negative integers", name)
+    _require(isinstance(offsets, list) and len(offsets) == 2 and all(map(_is_int, offsets)), path,
+             f"has data_offsets {offsets!r}, not a pair of integers", name)
+    begin, end = offsets
+    _require(0 <= begin <= end, path, f"has data_offsets [{begin}, {end}], not 0 <= begin <= end", name)
+    _require(end <= data_size, path, f"has data_offsets ending at byte {end}, past the end of the "
+                                     f"{data_size}-byte data section (is the file truncated?)", name)
+    needed = np.dtype(_FILE_LAYOUT[code]).itemsize * math.prod(shape)
+    _require(end - begin == needed, path, f"has {end - begin} bytes of data, but dtype {code} and shape {shape} "
+                                          f"need {needed}", name)
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true would pass as 1 otherwise
+
+
+def _require(condition, path, problem, name=None):
+    if not condition:
+        where = f"tensor {name!r} in {path}" if name is not None else path
+        raise ValueError(f"load_safetensors: {where} {problem}")
+
+
+def _map_tensor(path, data_start, entry):
+    """A read-only NumPy view of one tensor's bytes in the file; the map closes when the view is dropped."""
+    layout, shape = _FILE_LAYOUT[entry["dtype"]], tuple(entry["shape"])
+    if math.prod(shape) == 0:  # mmap refuses an empty range
+        array = np.empty(shape, layout)
+    else:
+        array = np.memmap(path, dtype=layout, mode="r", offset=data_start + entry["data_offsets"][0], shape=shape)
+    if entry["dtype"] == "BF16":
+        return (array.astype(np.uint32) << 16).view(np.float32)  # bf16's bits are the top half of a float32's
+    return array
