@@ -4,6 +4,7 @@ A tensor holds `array` (a NumPy or CuPy array, reached only through its backend)
 and, when it was computed from tensors that require grad, `grad_fn`: the Function
 node that made it. Every method below either reads the array or calls a Function.
 """
+import warnings
 import weakref
 from collections import namedtuple
 from contextlib import nullcontext
@@ -620,10 +621,8 @@ class Tensor:
 
     # --- shape -------------------------------------------------------------------------------------------------------------------
     def reshape(self, *shape):
-        shape = _resolve_shape(_shape_arg(shape), self.numel(), self.shape, "reshape")
-        if shape == self.shape:
-            return self
-        return movement.Reshape.apply(self, shape)
+        # always a new tensor, even for the same shape: a view made under no_grad must not carry the graph
+        return movement.Reshape.apply(self, _resolve_shape(_shape_arg(shape), self.numel(), self.shape, "reshape"))
 
     view = reshape
 
@@ -640,9 +639,8 @@ class Tensor:
     def transpose(self, dim0, dim1):
         dims = list(range(self.ndim))
         a, b = normalize_dim(dim0, self.ndim, "transpose"), normalize_dim(dim1, self.ndim, "transpose")
-        if self.ndim < 2 or a == b:
-            return self
-        dims[a], dims[b] = dims[b], dims[a]
+        if dims:  # a 0-d tensor has nothing to swap
+            dims[a], dims[b] = dims[b], dims[a]
         return movement.Permute.apply(self, tuple(dims))
 
     @property
@@ -651,6 +649,12 @@ class Tensor:
 
     @property
     def mT(self):
+        if self.ndim == 0:
+            warnings.warn("Tensor.mT is deprecated on 0-D tensors; it returns the tensor itself", UserWarning, 2)
+            return self
+        if self.ndim == 1:
+            raise RuntimeError("mT: only supported on matrices or batches of matrices, got a 1-D tensor of shape "
+                               f"{self.shape}; use .T or unsqueeze first")
         return self.transpose(-2, -1)
 
     def expand(self, *shape):
@@ -665,8 +669,6 @@ class Tensor:
         for i, n in enumerate(self.shape):
             if n != 1 and n != target[leading + i]:
                 raise RuntimeError(f"expand: cannot expand shape {self.shape} to {shape} (dimension {i} is {n})")
-        if target == self.shape:
-            return self
         return movement.Expand.apply(self, target)
 
     def expand_as(self, other):
@@ -680,7 +682,7 @@ class Tensor:
         if dim is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
         if not isinstance(dim, int) and len(dim) == 0:
-            return self  # squeeze(()) names no dimension (normalize_dims would read it as all of them)
+            return self.view(self.shape)  # squeeze(()) names no dimension (normalize_dims would read it as all)
         dims = normalize_dims(dim, self.ndim, "squeeze")
         return self.reshape(tuple(n for i, n in enumerate(self.shape) if not (i in dims and n == 1)))
 

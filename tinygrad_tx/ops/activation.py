@@ -11,6 +11,7 @@ class Gelu(FusedFunction):
     @staticmethod
     def forward(ctx, x, approximate):
         backend, a = x.backend, x.array
+        ctx.save_for_backward(x)
         ctx.kernels = backend.kernels if backend.kernels is not None and backend.kernels.supports(a) else None
         if ctx.kernels is not None:  # backward recomputes tanh/erf from x: nothing else kept
             ctx.saved_arrays = (a, None)

@@ -14,6 +14,7 @@ class ScaledDotProductAttention(FusedFunction):
         # mask: None, a bool tensor (True = may attend) or a float tensor added to the scores
         # dropout_keep: None, or a float tensor of 0 and 1/(1-p) drawn by the caller
         backend = q.backend
+        ctx.save_for_backward(q, k, v)  # backward reads them (the CPU path's contiguous copies may be them)
         ctx.backend, ctx.kernels = backend, backend.kernels
         causal = mask is not None and getattr(mask, "is_causal_mask", False)  # set by F.scaled_dot_product_attention
         if ctx.kernels is not None and dropout_keep is None and (mask is None or causal) \

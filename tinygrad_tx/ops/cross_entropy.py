@@ -17,9 +17,11 @@ class CrossEntropy(FusedFunction):
             # one pass per row that keeps the row's logsumexp instead of the (N, C) log-probabilities
             losses, lse = ctx.kernels.cross_entropy_forward(x, target.array, ignore_index, label_smoothing)
             valid = target.array != ignore_index
+            ctx.save_for_backward(logits, target)  # the kernel's backward reads both
             ctx.saved_arrays = (lse, valid, target.array)
             return _reduce(ctx, backend, losses.astype(x.dtype, copy=False), valid, reduction)
         ctx.kernels = None
+        ctx.save_for_backward(target)  # as PyTorch: the logits may change after the forward, the targets not
         shifted = x - backend.max(x, 1, True)
         log_probs = shifted - backend.log(backend.sum(backend.exp(shifted), 1, True))
         valid = target.array != ignore_index

@@ -21,6 +21,14 @@ def constant(like, array):
     return Tensor._make(array, like.device)
 
 
+def save_operands(ctx, a, b):
+    """For a product: each operand's gradient reads the other, so save only those a gradient needs.
+    An operand that needs no gradient (a constant) may then be edited in place freely, as in PyTorch."""
+    if ctx.needs_input_grad:
+        needs_a, needs_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if needs_b else None, b if needs_a else None)
+
+
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
@@ -46,29 +54,32 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        save_operands(ctx, a, b)
         return a.array * b.array
 
     @staticmethod
     def backward(ctx, grad_output):
         a, b = ctx.saved_tensors
-        grad_a = unbroadcast(grad_output * b, a.shape) if ctx.needs_input_grad[0] else None
-        grad_b = unbroadcast(grad_output * a, b.shape) if ctx.needs_input_grad[1] else None
+        (shape_a, _), (shape_b, _) = ctx._input_meta
+        grad_a = unbroadcast(grad_output * b, shape_a) if ctx.needs_input_grad[0] else None
+        grad_b = unbroadcast(grad_output * a, shape_b) if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
 
 
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        if ctx.needs_input_grad:  # da reads b; db reads a and b
+            ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
         return a.array / b.array
 
     @staticmethod
     def backward(ctx, grad_output):
         # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
         a, b = ctx.saved_tensors
-        grad_a = unbroadcast(grad_output / b, a.shape) if ctx.needs_input_grad[0] else None
-        grad_b = unbroadcast(-grad_output * a / (b * b), b.shape) if ctx.needs_input_grad[1] else None
+        (shape_a, _), (shape_b, _) = ctx._input_meta
+        grad_a = unbroadcast(grad_output / b, shape_a) if ctx.needs_input_grad[0] else None
+        grad_b = unbroadcast(-grad_output * a / (b * b), shape_b) if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
 
 
@@ -215,16 +226,17 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
+    saves_output = True  # the output tells where the input was positive; the input may then change
+
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
         return x.backend.maximum(x.array, 0)
 
     @staticmethod
     def backward(ctx, grad_output):
-        # ~(x <= 0) rather than x > 0: a NaN input passes its gradient on (as in PyTorch), so the NaN shows
-        (x,) = ctx.saved_tensors
-        return grad_output * constant(x, (~(x.array <= 0)).astype(x.array.dtype))
+        # ~(y <= 0) rather than y > 0: a NaN input (relu keeps it) passes its gradient on, as in PyTorch
+        out = ctx.output
+        return grad_output * constant(out, (~(out.array <= 0)).astype(out.array.dtype))
 
 
 class Abs(Function):
@@ -321,15 +333,16 @@ def _split_between(grad_output, a, b, a_loses, b_loses):
 class Where(Function):
     @staticmethod
     def forward(ctx, condition, a, b):
-        ctx.condition = condition
+        ctx.save_for_backward(condition)
         return a.backend.where(condition.array, a.array, b.array)
 
     @staticmethod
     def backward(ctx, grad_output):
+        (condition,) = ctx.saved_tensors
         (_, _), (shape_a, _), (shape_b, _) = ctx._input_meta
         zero = grad_output.new_zeros(())
-        grad_a = unbroadcast(Where.apply(ctx.condition, grad_output, zero), shape_a)
-        grad_b = unbroadcast(Where.apply(ctx.condition, zero, grad_output), shape_b)
+        grad_a = unbroadcast(Where.apply(condition, grad_output, zero), shape_a)
+        grad_b = unbroadcast(Where.apply(condition, zero, grad_output), shape_b)
         return None, grad_a, grad_b
 
 

@@ -5,6 +5,9 @@ intermediates it needs and avoids the temporaries a chain of small ops would all
 `composed` states the same math with primitive Tensor ops: it is the definition the fast
 path must agree with (tests compare the two), and when backward runs with create_graph=True
 the engine differentiates `composed` instead, so higher-order gradients stay exact.
+
+`forward` saves (save_for_backward, or saves_output) exactly the tensors `backward_arrays`
+reads, so an in-place edit of one of them is caught, and an edit of anything else is allowed.
 """
 from ..autograd import Function, grad
 from ..autograd.function import tensor_class
@@ -19,7 +22,7 @@ class FusedFunction(Function):
         ctx = output.grad_fn
         if ctx is not None:
             ctx.arguments = args
-            ctx.save_for_backward(*(a for a in args if isinstance(a, tensor_class())))
+            ctx.argument_versions = tuple(a._version.value if isinstance(a, tensor_class()) else None for a in args)
         return output
 
     @staticmethod
@@ -33,18 +36,28 @@ class FusedFunction(Function):
 
     @classmethod
     def backward(cls, ctx, grad_output):
-        ctx.saved_tensors  # raises if an input was edited in place since forward
         if is_grad_enabled():
-            return cls._differentiate_composed(ctx, grad_output)
+            return cls.backward_with_graph(ctx, grad_output)
+        ctx.saved_tensors  # raises if a tensor backward_arrays reads was edited in place since forward
         grads = cls.backward_arrays(ctx, grad_output.array)
         return tuple(None if g is None else constant(grad_output, g) for g in grads)
 
     @classmethod
-    def _differentiate_composed(cls, ctx, grad_output):
+    def backward_with_graph(cls, ctx, grad_output):
+        """The gradient as a graph of Tensor ops (create_graph=True): `composed` differentiated at the inputs.
+
+        Each argument position gets its own stand-in node (a view of the argument), so the gradient for a
+        position is the partial derivative through that position alone: in linear(w, w) each position
+        contributes once, and the engine adds the two, as the chain rule asks."""
+        ctx.saved_tensors
+        _check_arguments_unchanged(ctx)
         wanted = [i for i, needs in enumerate(ctx.needs_input_grad) if needs]
         with enable_grad():
-            output = cls.composed(ctx, *ctx.arguments)
-        grads = grad(output, [ctx.arguments[i] for i in wanted], grad_output, create_graph=True, allow_unused=True)
+            stand_ins = list(ctx.arguments)
+            for i in wanted:
+                stand_ins[i] = ctx.arguments[i].view_as(ctx.arguments[i])
+            output = cls.composed(ctx, *stand_ins)
+        grads = grad(output, [stand_ins[i] for i in wanted], grad_output, create_graph=True, allow_unused=True)
         result = [None] * len(ctx.arguments)
         for i, g in zip(wanted, grads):
             result[i] = g if g is not None else ctx.arguments[i].new_zeros(ctx.arguments[i].shape)
@@ -54,3 +67,13 @@ class FusedFunction(Function):
         super()._release()
         self.arguments = None
         self.saved_arrays = None
+
+
+def _check_arguments_unchanged(ctx):
+    """`composed` recomputes from the inputs: each must still hold its forward values."""
+    for position, (argument, version) in enumerate(zip(ctx.arguments, ctx.argument_versions)):
+        if version is not None and argument._version.value != version:
+            raise RuntimeError(
+                f"{ctx.name}: input {position} (shape {tuple(argument.shape)}) was modified in place after the "
+                "forward pass; a backward with create_graph=True recomputes this op from its inputs, so it needs "
+                "their original values (clone the input before the in-place edit)")

@@ -7,6 +7,7 @@ class LayerNorm(FusedFunction):
     @staticmethod
     def forward(ctx, x, weight, bias, n_dims, eps):
         backend, a = x.backend, x.array
+        ctx.save_for_backward(x, weight, bias)
         dims = tuple(range(x.ndim - n_dims, x.ndim))
         ctx.kernels = backend.kernels
         if ctx.kernels is not None and ctx.kernels.supports(a, *(p.array for p in (weight, bias) if p is not None)):
@@ -24,6 +25,8 @@ class LayerNorm(FusedFunction):
         normalized = centered * rstd
         ctx.saved_arrays = (normalized, rstd)
         ctx.dims = dims
+        if weight is None and bias is None:
+            return backend.copy(normalized)  # the output is the user's to edit in place; backward reads this
         out = normalized
         if weight is not None:
             out = out * weight.array

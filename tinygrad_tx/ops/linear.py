@@ -6,6 +6,9 @@ class Linear(FusedFunction):
     @staticmethod
     def forward(ctx, x, weight, bias):
         backend = x.backend
+        if ctx.needs_input_grad:  # each gradient reads the other operand; the bias is never read
+            needs_x, needs_weight, _ = ctx.needs_input_grad
+            ctx.save_for_backward(x if needs_weight else None, weight if needs_x else None)
         rows = backend.reshape(x.array, (-1, x.shape[-1]))                      # (N, in)
         out = backend.matmul(rows, backend.transpose(weight.array, (1, 0)))      # (N, out)
         if bias is not None:

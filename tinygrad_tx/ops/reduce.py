@@ -19,9 +19,11 @@ class Sum(Function):
 class _Extreme(Function):
     """max or min over dims; ties share the gradient evenly (PyTorch's amax/amin rule)."""
     reduce = None
+    saves_output = True
 
     @classmethod
     def forward(cls, ctx, x, dims, keepdim):
+        ctx.save_for_backward(x)
         result = getattr(x.backend, cls.reduce)(x.array, dims, True)
         hits = x.array == result
         ctx.share = hits / x.backend.sum(hits, dims, True)
@@ -31,6 +33,9 @@ class _Extreme(Function):
 
     @staticmethod
     def backward(ctx, grad_output):
+        # the tie shares were taken in forward; read the input and output anyway, as PyTorch's backward
+        # does, so that editing either in place is the same error here as there
+        ctx.saved_tensors, ctx.output
         ((shape, _), _, _) = ctx._input_meta
         spread = grad_output.reshape(keepdim_shape(shape, ctx.dims)).expand(shape)
         return spread * constant(grad_output, ctx.share), None, None

@@ -1,27 +1,34 @@
-"""softmax and log_softmax, shifted by the row maximum so exp never overflows."""
+"""softmax and log_softmax, shifted by the row maximum so exp never overflows.
+
+Both backwards read only the output (as PyTorch's), so the input may be edited in place after
+the forward; an edit of the output is caught by its version check."""
 from .fused import FusedFunction
 
 
 class Softmax(FusedFunction):
+    saves_output = True
+
     @staticmethod
     def forward(ctx, x, dim):
         backend = x.backend
         ctx.dim, ctx.kernels = dim, _row_kernels(backend, x, dim)
         if ctx.kernels is not None:
-            ctx.saved_arrays = (ctx.kernels.softmax_forward(x.array, log=False),)
-            return ctx.saved_arrays[0]
+            return ctx.kernels.softmax_forward(x.array, log=False)
         exps = backend.exp(x.array - backend.max(x.array, dim, True))
-        out = exps / backend.sum(exps, dim, True)
-        ctx.saved_arrays = (out,)
-        return out
+        return exps / backend.sum(exps, dim, True)
 
     @staticmethod
     def backward_arrays(ctx, grad_output):
         # dx = y * (dy - sum(dy * y))
-        (out,) = ctx.saved_arrays
+        out = ctx.output.array
         if ctx.kernels is not None:
             return ctx.kernels.softmax_backward(grad_output, out, log=False), None
         return out * (grad_output - (grad_output * out).sum(axis=ctx.dim, keepdims=True)), None
+
+    @staticmethod
+    def backward_with_graph(ctx, grad_output):
+        out = ctx.output
+        return out * (grad_output - (grad_output * out).sum(ctx.dim, keepdim=True)), None
 
     @staticmethod
     def composed(ctx, x, dim):
@@ -30,25 +37,28 @@ class Softmax(FusedFunction):
 
 
 class LogSoftmax(FusedFunction):
+    saves_output = True
+
     @staticmethod
     def forward(ctx, x, dim):
         backend = x.backend
         ctx.dim, ctx.backend, ctx.kernels = dim, backend, _row_kernels(backend, x, dim)
         if ctx.kernels is not None:
-            ctx.saved_arrays = (ctx.kernels.softmax_forward(x.array, log=True),)
-            return ctx.saved_arrays[0]
+            return ctx.kernels.softmax_forward(x.array, log=True)
         shifted = x.array - backend.max(x.array, dim, True)
-        out = shifted - backend.log(backend.sum(backend.exp(shifted), dim, True))
-        ctx.saved_arrays = (out,)
-        return out
+        return shifted - backend.log(backend.sum(backend.exp(shifted), dim, True))
 
     @staticmethod
     def backward_arrays(ctx, grad_output):
         # dx = dy - softmax(x) * sum(dy)
-        (out,) = ctx.saved_arrays
+        out = ctx.output.array
         if ctx.kernels is not None:
             return ctx.kernels.softmax_backward(grad_output, out, log=True), None
         return grad_output - ctx.backend.exp(out) * grad_output.sum(axis=ctx.dim, keepdims=True), None
+
+    @staticmethod
+    def backward_with_graph(ctx, grad_output):
+        return grad_output - ctx.output.exp() * grad_output.sum(ctx.dim, keepdim=True), None
 
     @staticmethod
     def composed(ctx, x, dim):
