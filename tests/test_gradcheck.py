@@ -70,6 +70,7 @@ CASES = {
     "Getitem": (lambda x: x[tg.tensor([0, 2, 2])], [randn(3, 4)], {}),
     "IndexAdd": (lambda x: IndexAdd.apply(x, (np.array([0, 2, 0]),), (4, 2)), [randn(3, 2)], {}),
     "SetItem": (lambda x, v: _set(x, v), [randn(3, 4), randn(2, seed=1)], {}),
+    "CopySlices": (lambda x, v: _write_view(x, v), [randn(3, 4), randn(2, 2, seed=1)], {}),
     "Gather": (lambda x: x.gather(1, tg.tensor([[0, 0], [3, 1], [2, 2]])), [randn(3, 4)], {}),
     "ScatterAdd": (lambda x: ScatterAdd.apply(x, 1, tg.tensor([[0, 0], [3, 1], [2, 2]]), (3, 4)), [randn(3, 2)],
                    {}),
@@ -85,6 +86,13 @@ CASES = {
         lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=tg.tensor(_CAUSAL)),
         [randn(2, 3, 4), randn(2, 3, 4, seed=1), randn(2, 3, 2, seed=2)], {}),
 }
+
+
+def _write_view(x, v):
+    """An in-place edit of a transposed slice of x * 1: the edit reaches x * 1 through CopySlices."""
+    y = x * 1
+    y.t()[1:3, ::2].mul_(v)
+    return y
 
 
 def _set(x, v):

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 import tinygrad_tx as tg
 import tinygrad_tx.nn.functional as F
@@ -333,15 +334,29 @@ def test_inplace_on_a_leaf_inside_no_grad_is_allowed():
     assert x.tolist() == [0.0, 0.0, 0.0] and x.requires_grad and x.is_leaf
 
 
-def test_inplace_on_a_view_in_the_graph_raises():
-    # a deliberate limit: PyTorch rebases the view's graph; we refuse instead of computing a wrong gradient
-    x = tg.ones(2, 3, requires_grad=True)
+def _edit_view_then_base(lib):
+    x = lib.ones(2, 3, dtype=lib.float64, requires_grad=True)
     a = x * 1
     view = a.reshape(3, 2)
-    with raises(RuntimeError, "add_", "view"):
-        view.add_(tg.ones(3, 2, requires_grad=True))
-    with raises(RuntimeError, "setitem", "view"):
-        a[0] = tg.ones(3, requires_grad=True)
+    view.add_(lib.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=lib.float64, requires_grad=True) * x.sum())
+    a[0] = lib.tensor([1.0, 2.0, 3.0], dtype=lib.float64) * x[1]
+    return (view * view).sum() + a.sum(), x
+
+
+def test_inplace_on_a_view_in_the_graph_rewires_its_base_as_pytorch():
+    loss, x = _edit_view_then_base(tg)
+    loss.backward()
+    expected_loss, expected_x = _edit_view_then_base(torch)
+    expected_loss.backward()
+    assert loss.item() == pytest.approx(expected_loss.item())
+    np.testing.assert_allclose(x.grad.numpy(), expected_x.grad.numpy())
+
+
+def test_inplace_on_a_view_of_a_leaf_or_an_expanded_view_raises():
+    with raises(RuntimeError, "view of a leaf", "no_grad"):
+        tg.ones(3, requires_grad=True)[1:].mul_(2)
+    with raises(RuntimeError, "add_", "single memory location"):
+        tg.zeros(1, 3).expand(2, 3).add_(tg.ones(3, requires_grad=True))
 
 
 def test_inplace_cannot_change_an_int_tensor_to_float():

@@ -11,7 +11,7 @@ from contextlib import nullcontext
 
 from . import dtype as dtypes
 from .autograd.function import AccumulateGrad, VersionCounter
-from .autograd.grad_mode import is_grad_enabled, no_grad
+from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad
 from .amp import autocast_mode as _autocast
 from .backend import get_backend, normalize_device
 from .ops import elementwise, indexing, matmul, movement, reduce
@@ -74,7 +74,9 @@ class Tensor:
         self._hooks = []
         self._retains_grad = False
         self._accumulator = None
-        self._has_views_in_graph = False
+        self._base = None  # for a view: the tensor that owns the memory, and the ops that made the view from it
+        self._view_chain = ()
+        self._view_base_grad_fn = None  # the base's grad_fn when this view's grad_fn was made
 
     # --- what a tensor is -----------------------------------------------------------------------------
     @property
@@ -112,6 +114,8 @@ class Tensor:
 
     @property
     def requires_grad(self):
+        if self._base is not None and self._view_base_grad_fn is not self._base.grad_fn:
+            self._refresh_view()
         return self._requires_grad
 
     @requires_grad.setter
@@ -643,6 +647,11 @@ class Tensor:
             dims[a], dims[b] = dims[b], dims[a]
         return movement.Permute.apply(self, tuple(dims))
 
+    def t(self):
+        if self.ndim > 2:
+            raise RuntimeError(f"t: expects a tensor with at most 2 dimensions, got shape {self.shape}; use transpose")
+        return self.transpose(0, -1) if self.ndim else self
+
     @property
     def T(self):
         return self.permute(*reversed(range(self.ndim)))
@@ -731,14 +740,23 @@ class Tensor:
         index = _normalize_index(index, self)
         getitem = indexing.BasicGetitem if indexing.is_basic(index) else indexing.Getitem
         try:
-            return getitem.apply(self, index)
+            result = getitem.apply(self, index)
         except IndexError as error:
             raise IndexError(f"getitem: {error} (tensor of shape {self.shape})") from None
+        order = indexing.pytorch_dim_order(index, self.ndim, result.ndim)
+        return result if order is None else result.permute(order)
 
     def __setitem__(self, index, value):
         index = _normalize_index(index, self)
         value = value.to(self.dtype) if isinstance(value, Tensor) else _scalar_like(value, self)
         try:
+            if indexing.pytorch_dim_order(index, self.ndim) is not None:
+                # the value comes in PyTorch's order of the selected dims; NumPy writes it in its own order
+                placeholder = self.backend.broadcast_to(self.backend.full((), False, dtypes.bool_), self.shape)
+                numpy_shape = self.backend.getitem(placeholder, index).shape
+                order = indexing.pytorch_dim_order(index, self.ndim, len(numpy_shape))
+                inverse = sorted(range(len(order)), key=order.__getitem__)
+                value = value.expand(tuple(numpy_shape[d] for d in order)).permute(inverse)
             if is_grad_enabled() and (self.requires_grad or value.requires_grad):
                 self._assign_inplace(indexing.SetItem.apply(self._alias(), value, index), "setitem")
             else:
@@ -775,6 +793,33 @@ class Tensor:
         alias._version = self._version
         return alias
 
+    def _refresh_view(self):
+        """The base's place in the graph changed (an in-place edit of it or of another view of it): make this
+        view's grad_fn again from the base, as PyTorch regenerates a view's grad_fn."""
+        base = self._base
+        regenerated = base
+        with enable_grad():
+            for function, arguments in self._view_chain:
+                regenerated = function.apply(regenerated, *arguments)
+        self.grad_fn, self._requires_grad = regenerated.grad_fn, regenerated._requires_grad
+        if self.grad_fn is not None:
+            self.grad_fn._output_ref = weakref.ref(self)
+        self._view_base_grad_fn = base.grad_fn
+
+    def _positions_in_base(self, op_name):
+        """The flat index in the base of each element of this view."""
+        base = self._base
+        positions = Tensor._make(self.backend.arange(0, base.numel(), 1, dtypes.int64).reshape(base.shape), self.device)
+        with no_grad():
+            for function, arguments in self._view_chain:
+                positions = function.apply(positions, *arguments)
+        if any(function is movement.Expand for function, _ in self._view_chain) and \
+                len(self.backend.xp.unique(positions.array)) != positions.numel():
+            raise RuntimeError(f"{op_name}: unsupported operation: more than one element of the written-to tensor "
+                               f"(an expanded view of shape {self.shape}) refers to a single memory location; "
+                               "clone the tensor before the in-place edit")
+        return positions.array
+
     def _assign_inplace(self, result, op_name):
         """Write result into this tensor's memory; if result is in the graph, take its place there."""
         if result.shape != self.shape:
@@ -783,22 +828,33 @@ class Tensor:
         if result.dtype is not self.dtype and result.dtype.is_floating and not self.dtype.is_floating:
             raise RuntimeError(f"{op_name}: result type {result.dtype} can't be cast to the tensor's type "
                                f"{self.dtype} in place")
+        base = self._base
         if result.requires_grad:
             if self.is_leaf and self.requires_grad:
                 raise RuntimeError(f"{op_name}: a leaf tensor that requires grad (shape {self.shape}) can't be "
                                    "modified in place while grad mode is on; do it inside no_grad()")
-            if self._has_views_in_graph or (self.grad_fn is not None and self.grad_fn.returns_view):
-                raise RuntimeError(f"{op_name}: in-place edits of a view, or of a tensor whose views are in the "
-                                   "graph, are not supported; use an out-of-place op")
+            if base is not None and base.is_leaf and base.requires_grad:
+                raise RuntimeError(f"{op_name}: a view of a leaf tensor that requires grad (view {self.shape}, leaf "
+                                   f"{base.shape}) can't be modified in place while grad mode is on; do it inside "
+                                   "no_grad()")
+            positions = self._positions_in_base(op_name) if base is not None else None
         self.array[...] = result.array
         self._version.value += 1
-        if result.requires_grad:
-            if self.grad_fn is not None:
-                self.grad_fn._output_ref = None
-            self.grad_fn = result.grad_fn
-            self.grad_fn._output_ref = weakref.ref(self)
-            self._requires_grad = True
+        if result.requires_grad and base is not None:
+            # the base takes the new values in the view's elements; the view then follows its base
+            base._take_place_of(indexing.CopySlices.apply(base._alias(), result, positions))
+            self._refresh_view()
+        elif result.requires_grad:
+            self._take_place_of(result)
         return self
+
+    def _take_place_of(self, result):
+        """This tensor now stands where `result` is in the graph (its values are already in this memory)."""
+        if self.grad_fn is not None:
+            self.grad_fn._output_ref = None
+        self.grad_fn = result.grad_fn
+        self.grad_fn._output_ref = weakref.ref(self)
+        self._requires_grad = True
 
     def _inplace(self, other, function, op_name):
         tracked = is_grad_enabled() and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad))
@@ -1015,7 +1071,8 @@ def _resolve_shape(shape, numel, old_shape, op_name):
 
 
 def _normalize_index(index, tensor):
-    """Turn an index into a tuple of ints, slices, None, Ellipsis and backend integer/bool arrays."""
+    """Turn an index into a tuple of ints, slices, None, Ellipsis and backend integer/bool arrays.
+    A 0-d integer tensor or array is an int (x[i] is then a view, as in PyTorch); a Python bool is a 0-d mask."""
     if not isinstance(index, tuple):
         index = (index,)
     normalized = []
@@ -1026,12 +1083,15 @@ def _normalize_index(index, tensor):
             if item.dtype.is_floating:
                 raise IndexError(f"getitem: tensors used as indices must be integer or bool, got {item.dtype}")
             item = item.array
-        elif isinstance(item, (list,)) or type(item).__module__ in ("numpy", "cupy"):
+        elif isinstance(item, (list, bool)) or type(item).__module__ in ("numpy", "cupy"):
             item = tensor.backend.asarray(item)
             if item.dtype.kind == "f":
                 raise IndexError(f"getitem: arrays used as indices must be integer or bool, got {item.dtype}")
         elif not (item is None or item is Ellipsis or isinstance(item, (int, slice))):
             raise IndexError(f"getitem: unsupported index {item!r} of type {type(item).__name__}")
+        if not isinstance(item, (int, slice)) and item is not None and item is not Ellipsis \
+                and item.ndim == 0 and item.dtype.kind in "iu":
+            item = int(item)
         normalized.append(item)
     return tuple(normalized)
 

@@ -134,6 +134,9 @@ class Function:
             if t.device != device:
                 shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in tensors)
                 raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, got {shapes}")
+        for t in tensors:
+            if t._base is not None and t._view_base_grad_fn is not t._base.grad_fn:
+                t._refresh_view()
         ctx = cls()
         ctx._device = device
         requires_grad = is_grad_enabled() and any(t.requires_grad for t in tensors)
@@ -145,10 +148,14 @@ class Function:
         requires_grad = requires_grad and output.dtype.is_floating  # an int or bool result (a cast) has no gradient
         if requires_grad:
             output._requires_grad, output.grad_fn = True, ctx
-        if cls.returns_view:
-            output._version = tensors[0]._version
-            if requires_grad:
-                tensors[0]._has_views_in_graph = True
+        if cls.returns_view and tensors[0].backend.is_view_of(output_array, tensors[0].array):
+            # a view shares the version counter, and remembers its base and how it was made from it, so an
+            # in-place edit of either one can rewire the graph of the other
+            source = tensors[0]
+            output._version = source._version
+            output._base = source if source._base is None else source._base
+            output._view_chain = source._view_chain + ((cls, args[1:]),)
+            output._view_base_grad_fn = output._base.grad_fn
         if requires_grad:
             ctx.next_functions = tuple(_edge(a) for a in args)
             ctx._input_meta = tuple((a.shape, a.dtype) if isinstance(a, Tensor) else None for a in args)

@@ -108,6 +108,10 @@ class ArrayBackend:
     # --- indexing --------------------------------------------------------------------
     def getitem(self, a, index): return a[index]
 
+    def is_view_of(self, view, array):
+        """Whether `view` reads `array`'s memory (a reshape that had to copy does not)."""
+        return _memory_owner(view) is _memory_owner(array)
+
     def setitem(self, a, index, value):
         a[index] = value
 
@@ -148,3 +152,8 @@ class ArrayBackend:
 
     def nbytes_in_use(self):
         return 0
+
+
+def _memory_owner(array):
+    # NumPy and CuPy point a view's .base at the array that owns the memory, however deep the chain of views
+    return array if array.base is None else array.base

@@ -9,6 +9,48 @@ def is_basic(index):
     return all(i is None or i is Ellipsis or isinstance(i, (int, slice)) for i in index)
 
 
+def pytorch_dim_order(index, ndim, result_ndim=0):
+    """Where PyTorch and NumPy place the dims of an advanced index differently, the permutation that takes
+    NumPy's result to PyTorch's; None where they agree.
+
+    Both put the dims of the index arrays in place of the arrays when the arrays are adjacent, and first
+    when something separates them. They differ on ints: NumPy counts an int beside an array as one more
+    array, PyTorch first selects with it and drops the dim. So for x of shape (3, 1, 4), x[2, :, [0, 3]]
+    is (2, 1) in NumPy (int and array separated) and (1, 2) in PyTorch (x[2] is (1, 4), then [:, [0, 3]])."""
+    consumed = sum(_dims_consumed(item) for item in index)
+    has_ellipsis = any(item is Ellipsis for item in index)
+    kinds = []  # per index item: "int", "array" or "basic" (a slice, None, or a dim an Ellipsis stands for)
+    for item in index:
+        if item is Ellipsis:
+            kinds += ["basic"] * (ndim - consumed)
+        elif isinstance(item, int):
+            kinds.append("int")
+        elif item is None or isinstance(item, slice):
+            kinds.append("basic")
+        else:
+            kinds.append("array")
+    if "array" not in kinds or "int" not in kinds:
+        return None
+    advanced = [i for i, kind in enumerate(kinds) if kind != "basic"]
+    arrays = [i for i, kind in enumerate(k for k in kinds if k != "int") if kind == "array"]
+    if advanced[-1] - advanced[0] == len(advanced) - 1 or arrays[-1] - arrays[0] != len(arrays) - 1:
+        return None  # NumPy keeps them in place, or PyTorch too puts them first
+    before = kinds[:kinds.index("array")].count("basic")  # PyTorch puts the array dims after these
+    n_basic = kinds.count("basic") + (0 if has_ellipsis else ndim - consumed)  # unindexed trailing dims count too
+    n_array_dims = result_ndim - n_basic
+    return tuple(range(n_array_dims, n_array_dims + before)) + tuple(range(n_array_dims)) + \
+        tuple(range(n_array_dims + before, n_array_dims + n_basic))
+
+
+def _dims_consumed(item):
+    """How many of the indexed tensor's dims an index item stands for (an Ellipsis: none of its own)."""
+    if item is None or item is Ellipsis:
+        return 0
+    if isinstance(item, (int, slice)):
+        return 1
+    return item.ndim if item.dtype == bool else 1
+
+
 class Getitem(Function):
     @staticmethod
     def forward(ctx, x, index):
@@ -23,6 +65,34 @@ class Getitem(Function):
 
 class BasicGetitem(Getitem):
     returns_view = True
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.index = index
+        if not any(item is Ellipsis for item in index):
+            index = index + (Ellipsis,)  # all ints: a 0-d view of x, not a NumPy scalar copied out of it
+        return x.backend.getitem(x.array, index)
+
+
+class CopySlices(Function):
+    """The base of a view after an in-place edit of the view: the view's elements (at flat `positions`
+    of the base) now come from `value`, the rest from the base as it was. The memory is already written;
+    this node only gives the base its new place in the graph, as PyTorch's CopySlices does."""
+    @staticmethod
+    def forward(ctx, base, value, positions):
+        ctx.positions = positions
+        return base.array
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        ((shape, _), _, _) = ctx._input_meta
+        flat = grad_output.reshape(-1)
+        grad_base = grad_value = None
+        if ctx.needs_input_grad[0]:
+            grad_base = SetItem.apply(flat, flat.new_zeros(()), (ctx.positions,)).reshape(shape)
+        if ctx.needs_input_grad[1]:
+            grad_value = flat[ctx.positions]
+        return grad_base, grad_value, None
 
 
 class IndexAdd(Function):
