@@ -72,6 +72,8 @@ CASES = {
     "SetItem": (lambda x, v: _set(x, v), [randn(3, 4), randn(2, seed=1)], {}),
     "CopySlices": (lambda x, v: _write_view(x, v), [randn(3, 4), randn(2, 2, seed=1)], {}),
     "Gather": (lambda x: x.gather(1, tg.tensor([[0, 0], [3, 1], [2, 2]])), [randn(3, 4)], {}),
+    "SelectAlong": (lambda x: x.max(1).values.sum() + x.sort(0).values, [randn(3, 4)], {}),
+    "Reciprocal": (lambda x: 2 / x, [_away_from_zero(3, 4)], {}),
     "ScatterAdd": (lambda x: ScatterAdd.apply(x, 1, tg.tensor([[0, 0], [3, 1], [2, 2]]), (3, 4)), [randn(3, 2)],
                    {}),
     "Matmul": (lambda a, b: a @ b, [randn(2, 2, 3), randn(3, 2, seed=1)], {}),

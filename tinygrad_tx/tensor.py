@@ -77,6 +77,7 @@ class Tensor:
         self._base = None  # for a view: the tensor that owns the memory, and the ops that made the view from it
         self._view_chain = ()
         self._view_base_grad_fn = None  # the base's grad_fn when this view's grad_fn was made
+        self._view_made_without_grad = False
 
     # --- what a tensor is -----------------------------------------------------------------------------
     @property
@@ -329,7 +330,12 @@ class Tensor:
         return self._binary(other, elementwise.Mul, "mul", reverse=True)
 
     def __rtruediv__(self, other):
+        if isinstance(other, _SCALARS):  # other / x = other * (1 / x): the reciprocal keeps its output, not x
+            return self.reciprocal() * other
         return self._binary(other, elementwise.Div, "div", reverse=True, floating=True)
+
+    def reciprocal(self):
+        return elementwise.Reciprocal.apply(self._floating())
 
     def __neg__(self):
         _refuse_bool(self, None, "neg")
@@ -558,9 +564,9 @@ class Tensor:
         return self._extreme(reduce.Amin, dim, keepdim, "amin")
 
     def _extreme(self, function, dim, keepdim, op_name):
-        if self.numel() == 0:
-            raise RuntimeError(f"{op_name}: cannot reduce an empty tensor of shape {self.shape}")
-        return function.apply(self, normalize_dims(dim, self.ndim, op_name), keepdim)
+        dims = normalize_dims(dim, self.ndim, op_name)
+        _refuse_empty_reduction(self, dims, op_name)
+        return function.apply(self, dims, keepdim)
 
     def max(self, dim=None, keepdim=False):
         """max() -> the maximum (ties share the gradient); max(dim) -> (values, indices); max(tensor) -> maximum."""
@@ -589,7 +595,7 @@ class Tensor:
         return ValuesAndIndices(values, indices)
 
     def _values_at(self, indices, dim, keepdim):
-        values = self.gather(dim, indices)
+        values = indexing.SelectAlong.apply(self, normalize_dim(dim, self.ndim, "max"), indices)
         if not keepdim:
             values, indices = values.squeeze(dim), indices.squeeze(dim)
         return ValuesAndIndices(values, indices)
@@ -601,8 +607,7 @@ class Tensor:
         return self._arg_extreme(self.backend.argmin, dim, keepdim, "argmin")
 
     def _arg_extreme(self, find, dim, keepdim, op_name):
-        if self.numel() == 0:
-            raise RuntimeError(f"{op_name}: cannot reduce an empty tensor of shape {self.shape}")
+        _refuse_empty_reduction(self, normalize_dims(dim, self.ndim, op_name), op_name)
         if dim is None:  # the index into the flattened tensor; keepdim keeps every dim, of size 1
             flat_index = find(self.array.reshape(-1), 0, False).astype("int64")
             return Tensor._make(flat_index.reshape((1,) * self.ndim if keepdim else ()), self.device)
@@ -610,7 +615,11 @@ class Tensor:
         return Tensor._make(find(self.array, axis, keepdim).astype("int64"), self.device)
 
     def logsumexp(self, dim, keepdim=False):
-        shift = self.amax(dim, keepdim=True).detach()
+        dims = normalize_dims(dim, self.ndim, "logsumexp")
+        if count_over(self.shape, dims) == 0:  # a sum of no exponentials: log 0 = -inf, as PyTorch
+            shift = self.new_zeros(tuple(1 if i in dims else n for i, n in enumerate(self.shape)))
+        else:
+            shift = self.amax(dims, keepdim=True).detach()
         shift = shift.masked_fill(~shift.isfinite(), 0)  # an all -inf (or +inf) row: avoid inf - inf = NaN
         out = (self - shift).exp().sum(dim, keepdim=True).log() + shift
         return out if keepdim else out.squeeze(dim)
@@ -700,7 +709,10 @@ class Tensor:
             return self.reshape(1)
         start = normalize_dim(start_dim, self.ndim, "flatten")
         end = normalize_dim(end_dim, self.ndim, "flatten")
-        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1:])
+        if start == end:
+            return self  # nothing to merge: the tensor itself, as PyTorch
+        merged = count_over(self.shape, range(start, end + 1))  # not -1: ambiguous when a dim is 0
+        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
 
     def contiguous(self):
         if self.array.flags.c_contiguous:
@@ -717,7 +729,7 @@ class Tensor:
             if split_size_or_sections <= 0:
                 raise ValueError(f"split: split size must be positive, got {split_size_or_sections}")
             sizes = [split_size_or_sections] * (length // split_size_or_sections)
-            if length % split_size_or_sections:
+            if length % split_size_or_sections or length == 0:  # an empty dim splits into one empty piece
                 sizes.append(length % split_size_or_sections)
         else:
             sizes = list(split_size_or_sections)
@@ -733,7 +745,9 @@ class Tensor:
 
     def chunk(self, chunks, dim=0):
         length = self.shape[normalize_dim(dim, self.ndim, "chunk")]
-        return self.split(max(-(-length // chunks), 1), dim)
+        if length == 0:  # PyTorch: `chunks` empty pieces
+            return self.split([0] * chunks, dim)
+        return self.split(-(-length // chunks), dim)
 
     # --- indexing -------------------------------------------------------------------------------------------------------------------
     def __getitem__(self, index):
@@ -833,6 +847,10 @@ class Tensor:
             if self.is_leaf and self.requires_grad:
                 raise RuntimeError(f"{op_name}: a leaf tensor that requires grad (shape {self.shape}) can't be "
                                    "modified in place while grad mode is on; do it inside no_grad()")
+            if base is not None and self._view_made_without_grad:
+                raise RuntimeError(f"{op_name}: this view (shape {self.shape}) was made under no_grad and is being "
+                                   "modified in place with grad mode on, so its base could not follow the edit; "
+                                   "make the view outside no_grad, or edit it inside no_grad")
             if base is not None and base.is_leaf and base.requires_grad:
                 raise RuntimeError(f"{op_name}: a view of a leaf tensor that requires grad (view {self.shape}, leaf "
                                    f"{base.shape}) can't be modified in place while grad mode is on; do it inside "
@@ -885,7 +903,7 @@ class Tensor:
         return self
 
     def copy_(self, source):
-        self[...] = source if isinstance(source, Tensor) else Tensor(source)
+        self[...] = source if isinstance(source, (Tensor, *_SCALARS)) else Tensor(source, dtype=self.dtype)
         return self
 
     def clamp_(self, min=None, max=None):
@@ -928,7 +946,7 @@ class Tensor:
 
     def _sorted_values(self, indices, dim):
         """The values at indices along dim, read with gather so the gradient flows back to them (as PyTorch)."""
-        return ValuesAndIndices(indexing.Gather.apply(self, dim, indices), indices)
+        return ValuesAndIndices(indexing.SelectAlong.apply(self, dim, indices), indices)
 
     def multinomial(self, num_samples, replacement=False):
         """Draw indices from each row's (unnormalized) probabilities."""
@@ -997,6 +1015,13 @@ def _as_backend_array(data, backend, dtype):
         if dtype is None:
             raise TypeError(f"tensor: unsupported array dtype {array.dtype}")
     return backend.astype(array, dtype)
+
+
+def _refuse_empty_reduction(tensor, dims, op_name):
+    """max/min have no value over no elements; over the other dims an empty tensor is fine (as PyTorch)."""
+    if tensor.numel() == 0 and (tensor.ndim == 0 or count_over(tensor.shape, dims) == 0 or len(dims) == tensor.ndim):
+        raise RuntimeError(f"{op_name}: cannot reduce over an empty dimension (tensor of shape {tensor.shape}, "
+                           f"dims {dims})")
 
 
 def _refuse_bool(tensor, other, op_name):

@@ -73,7 +73,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
             if needed is not None and node not in needed:
                 _release_edges(node, dependencies, ready)
                 continue
-            grad = _run_tensor_hooks(node, grad, capture is None)
+            grad = _run_tensor_hooks(node, grad)
             input_grads = node.backward(node, grad)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
@@ -126,14 +126,14 @@ def _accumulate(pending, node, grad):
     pending[node] = grad if node not in pending else pending[node] + grad
 
 
-def _run_tensor_hooks(node, grad, write_retained_grad):
+def _run_tensor_hooks(node, grad):
     output = node._output_ref() if node._output_ref is not None else None
     if output is None:
         return grad
     for hook in output._hooks:
         result = hook(grad)
         grad = result if result is not None else grad
-    if output._retains_grad and write_retained_grad:
+    if output._retains_grad:  # autograd.grad() fills it too, as PyTorch
         output.grad = grad.detach() if output.grad is None else (output.grad + grad).detach()
     return grad
 

@@ -156,6 +156,7 @@ class Function:
             output._base = source if source._base is None else source._base
             output._view_chain = source._view_chain + ((cls, args[1:]),)
             output._view_base_grad_fn = output._base.grad_fn
+            output._view_made_without_grad = not is_grad_enabled()
         if requires_grad:
             ctx.next_functions = tuple(_edge(a) for a in args)
             ctx._input_meta = tuple((a.shape, a.dtype) if isinstance(a, Tensor) else None for a in args)

@@ -92,7 +92,7 @@ class ArrayBackend:
     # --- linear algebra -----------------------------------------------------------
     def matmul(self, a, b):
         # (B, T, C) @ (C, N) as one 2-D product: BLAS runs it much faster than a batched loop
-        if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous:
+        if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous and a.shape[-1]:
             return (a.reshape(-1, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[-1])
         return self.xp.matmul(a, b)
 

@@ -163,5 +163,6 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     keep = None
     if dropout_p > 0:
         keep = _keep_mask(query.shape[:-1] + (source_length,), dropout_p, query)
-    scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
+    if scale is None:  # with no features every score is 0, whatever the scale
+        scale = 1 / math.sqrt(query.shape[-1]) if query.shape[-1] else 1.0
     return ScaledDotProductAttention.apply(query, key, value, attn_mask, keep, scale)

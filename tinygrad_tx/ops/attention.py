@@ -32,7 +32,8 @@ class ScaledDotProductAttention(FusedFunction):
                 scores = scores + mask.array
             else:
                 scores = backend.where(mask.array, scores, -float("inf"))
-        row_max = backend.max(scores, -1, True)
+        row_max = backend.max(scores, -1, True) if scores.shape[-1] else backend.full(scores.shape[:-1] + (1,), 0,
+                                                                                          q.dtype)  # no keys
         row_max = backend.where(backend.isfinite(row_max), row_max, 0)  # fully masked row: avoid inf - inf
         exps = backend.exp(scores - row_max)
         totals = backend.sum(exps, -1, True)
@@ -72,7 +73,7 @@ class ScaledDotProductAttention(FusedFunction):
         scores = (q @ k.transpose(-2, -1)) * scale
         if mask is not None:
             scores = scores + mask if mask.dtype.is_floating else scores.masked_fill(~mask, -float("inf"))
-        row_max = scores.amax(-1, keepdim=True).detach()
+        row_max = scores.amax(-1, keepdim=True).detach() if scores.shape[-1] else scores.new_zeros(scores.shape[:-1] + (1,))
         row_max = row_max.masked_fill(~row_max.isfinite(), 0)
         exps = (scores - row_max).exp()
         totals = exps.sum(-1, keepdim=True)

@@ -83,6 +83,20 @@ class Div(Function):
         return grad_a, grad_b
 
 
+class Reciprocal(Function):
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return 1 / x.array
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d(1/x)/dx = -1/x^2 = -out^2
+        out = ctx.output
+        return -grad_output * out * out
+
+
 class Neg(Function):
     @staticmethod
     def forward(ctx, x):

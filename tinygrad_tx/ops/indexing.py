@@ -146,12 +146,23 @@ class Gather(Function):
     @staticmethod
     def forward(ctx, x, dim, index):
         ctx.dim, ctx.index = dim, index
+        ctx.save_for_backward(x, index)
         return x.backend.take_along_axis(x.array, index.array, dim)
 
     @staticmethod
     def backward(ctx, grad_output):
+        ctx.saved_tensors  # PyTorch's gather saves both: an in-place edit of either is the same error here as there
         ((shape, _), _, _) = ctx._input_meta
         return ScatterAdd.apply(grad_output, ctx.dim, ctx.index, shape), None, None
+
+
+class SelectAlong(Gather):
+    """gather at the indices max(dim), min(dim), sort and topk found: their backward reads only the indices."""
+    @staticmethod
+    def forward(ctx, x, dim, index):
+        ctx.dim, ctx.index = dim, index
+        ctx.save_for_backward(index)
+        return x.backend.take_along_axis(x.array, index.array, dim)
 
 
 class ScatterAdd(Function):

@@ -18,7 +18,7 @@ class LayerNorm(FusedFunction):
             ctx.saved_arrays, ctx.dims = (mean, rstd), dims
             return backend.reshape(out, x.shape)
         ctx.kernels = None
-        inverse_count = 1 / count_over(x.shape, dims)
+        inverse_count = 1 / max(count_over(x.shape, dims), 1)  # an empty normalized shape: empty rows
         centered = a - backend.sum(a, dims, True) * inverse_count
         variance = backend.sum(centered * centered, dims, True) * inverse_count
         rstd = 1 / backend.sqrt(variance + eps)
@@ -49,7 +49,7 @@ class LayerNorm(FusedFunction):
         if bias is not None and ctx.needs_input_grad[2]:
             grad_bias = grad_output.sum(axis=batch_dims)
         grad_normalized = grad_output * weight.array if weight is not None else grad_output
-        inverse_count = 1 / count_over(x.shape, ctx.dims)
+        inverse_count = 1 / max(count_over(x.shape, ctx.dims), 1)
         mean_grad = grad_normalized.sum(axis=ctx.dims, keepdims=True) * inverse_count
         mean_grad_dot = (grad_normalized * normalized).sum(axis=ctx.dims, keepdims=True) * inverse_count
         grad_x = rstd * (grad_normalized - mean_grad - normalized * mean_grad_dot)

@@ -1,4 +1,5 @@
 """x W^T + b as one op: one matrix product over all leading dimensions, the bias added in place."""
+from .dims import count_over
 from .fused import FusedFunction
 
 
@@ -9,7 +10,7 @@ class Linear(FusedFunction):
         if ctx.needs_input_grad:  # each gradient reads the other operand; the bias is never read
             needs_x, needs_weight, _ = ctx.needs_input_grad
             ctx.save_for_backward(x if needs_weight else None, weight if needs_x else None)
-        rows = backend.reshape(x.array, (-1, x.shape[-1]))                      # (N, in)
+        rows = backend.reshape(x.array, (count_over(x.shape[:-1], range(x.ndim - 1)), x.shape[-1]))  # (N, in)
         out = backend.matmul(rows, backend.transpose(weight.array, (1, 0)))      # (N, out)
         if bias is not None:
             out += bias.array
@@ -21,12 +22,13 @@ class Linear(FusedFunction):
         # dx = dy W,  dW = dy^T x,  db = sum of dy over rows
         x, weight, bias = ctx.arguments
         backend = ctx.backend
-        grad_rows = backend.reshape(grad_output, (-1, weight.shape[0]))           # (N, out)
+        n_rows = count_over(x.shape[:-1], range(x.ndim - 1))
+        grad_rows = backend.reshape(grad_output, (n_rows, weight.shape[0]))       # (N, out)
         grad_x = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
             grad_x = backend.reshape(backend.matmul(grad_rows, weight.array), x.shape)
         if ctx.needs_input_grad[1]:
-            rows = backend.reshape(x.array, (-1, x.shape[-1]))
+            rows = backend.reshape(x.array, (n_rows, x.shape[-1]))
             grad_weight = backend.matmul(backend.transpose(grad_rows, (1, 0)), rows)
         if bias is not None and ctx.needs_input_grad[2]:
             grad_bias = backend.sum(grad_rows, 0, False)
