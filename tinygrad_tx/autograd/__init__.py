@@ -1,4 +1,5 @@
 """Reverse-mode automatic differentiation: Function, the backward walk, grad modes, gradcheck."""
+from .anomaly_mode import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .engine import run_backward
 from .function import AccumulateGrad, Function
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -66,4 +67,4 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 __all__ = ["Function", "AccumulateGrad", "backward", "grad", "gradcheck", "no_grad", "enable_grad",
-           "is_grad_enabled", "set_grad_enabled"]
+           "is_grad_enabled", "set_grad_enabled", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled"]

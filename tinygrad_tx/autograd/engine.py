@@ -8,6 +8,7 @@
 
 Both walks use an explicit stack, so a chain of 100,000 ops needs no recursion.
 """
+from . import anomaly_mode
 from .function import AccumulateGrad
 from .grad_mode import enable_grad, no_grad
 
@@ -78,6 +79,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             input_grads = _check_gradients(node, input_grads)
+            if anomaly_mode.is_anomaly_enabled():
+                anomaly_mode.check_gradients_finite(node, input_grads)
             for observe in backward_observers:
                 observe(node, grad, input_grads)
             if not retain_graph:

@@ -18,6 +18,7 @@ records its own graph, and higher-order gradients come for free.
 """
 import weakref
 
+from . import anomaly_mode
 from .grad_mode import is_grad_enabled
 
 
@@ -162,6 +163,8 @@ class Function:
             ctx._input_meta = tuple((a.shape, a.dtype) if isinstance(a, Tensor) else None for a in args)
             ctx._output_ref = weakref.ref(output)
             ctx.module_stack = module_scope.stack
+            if anomaly_mode.is_anomaly_enabled():
+                ctx.forward_call_site = anomaly_mode.user_call_site()
             if cls.saves_output:
                 ctx._output = (output_array, output._version, output._version.value)
         return output
