@@ -12,6 +12,12 @@ from tinygrad_tx.backend import get_backend
 
 torch.set_default_dtype(torch.float32)
 
+
+def pytest_addoption(parser):
+    parser.addoption("--long", action="store_true", default=False,
+                     help="run the long versions of the randomized tests (e.g. 50,000 random programs)")
+
+
 # the two libraries a program is written against: lib.t is the tensor module, lib.F the functional one
 TG = SimpleNamespace(name="tinygrad_tx", t=tg, F=tgF)
 TORCH = SimpleNamespace(name="torch", t=torch, F=torch.nn.functional)

@@ -1,0 +1,312 @@
+"""Compositions of ops where tinygrad_tx and PyTorch once disagreed, each cut down to a few lines.
+
+Each program is written as tests/random_programs.py writes them (`t` is the tensor library, `F` its
+functional module, `D` the input arrays; leaves are named a, b, c) and runs on both libraries: values,
+requires_grad and is_leaf of every name, the leaves' gradients, autograd.grad's results and whether an
+error is raised must agree. When both refuse a program it passes, whichever line each refused.
+"""
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+import tinygrad_tx as tg
+from conftest import randn
+from random_programs import compare_runs, one_thread, run_source
+
+
+def assert_agrees(program, *arrays):
+    lines = textwrap.dedent(program).strip().splitlines()
+    with one_thread():
+        ours = run_source(lines, list(arrays), "tinygrad_tx")
+        theirs = run_source(lines, list(arrays), "torch")
+        problems = compare_runs(ours, theirs, lines)
+    assert not problems, "\n".join(problems) + "\nprogram:\n" + "\n".join(lines)
+
+
+def positive(*shape, seed=0):
+    return np.random.default_rng(seed).uniform(0.5, 2.0, shape)
+
+
+# --- second order through a fused op given one tensor in several argument positions ---------------------------
+SECOND_ORDER = """
+    a = t.tensor(D[0], requires_grad=True)
+    y = {expression}
+    gs = t.autograd.grad((y * t.tensor(D[1])).sum(), [a], create_graph=True)
+    s = (gs[0] * t.tensor(D[2])).sum() + (gs[0] * gs[0]).sum()
+    gs2 = t.autograd.grad(s, [a])
+"""
+
+
+@pytest.mark.parametrize("expression, shape, out_shape", [
+    ("F.linear(a, a)", (3, 3), (3, 3)),
+    ("F.linear(a, a, a[0])", (3, 3), (3, 3)),
+    ("F.scaled_dot_product_attention(a, a, a)", (2, 3, 4), (2, 3, 4)),
+    ("F.scaled_dot_product_attention(a, a, a, is_causal=True)", (3, 2), (3, 2)),
+    ("F.layer_norm(a, (4,), weight=a, bias=a)", (4,), (4,)),
+    ("F.layer_norm(a, (3,), weight=a[0], bias=a[1])", (2, 3), (2, 3)),
+    ("F.cross_entropy(a, a.softmax(1), reduction='none')", (2, 3), (2,)),
+    ("F.gelu(a) * a", (5,), (5,)),
+])
+def test_second_order_through_fused_op_with_repeated_input(expression, shape, out_shape):
+    assert_agrees(SECOND_ORDER.format(expression=expression), randn(*shape), randn(*out_shape, seed=1),
+                  randn(*shape, seed=2))
+
+
+# --- in-place edits of an op's input or output after the op, then backward ---------------------------------
+# Backward must raise exactly when torch's does: when the op saved the edited tensor for its backward.
+# The edit runs under no_grad (grad mode would make tinygrad_tx refuse edits of tensors with views in
+# the graph, a documented difference) and keeps the values well-conditioned.
+EDIT_AFTER_OP = """
+    a = t.tensor(D[0], requires_grad=True)
+    b = t.tensor(D[1], requires_grad=True)
+    h = a * 1.0
+    y = {expression}
+    with t.no_grad(): {edited}.mul_(1.5)
+    loss = (y * t.tensor(D[2])).sum()
+    loss.backward()
+"""
+ROW = (2, 3)
+OPS_AFTER_WHICH_TO_EDIT = [  # (expression of h and b, shape of y)
+    ("h * 2.0", ROW), ("h * h", ROW), ("h * b", ROW), ("1 / h", ROW), ("h / b", ROW), ("b / h", ROW),
+    ("h + b", ROW), ("h.exp()", ROW), ("h.log()", ROW), ("h.sqrt()", ROW), ("h.rsqrt()", ROW), ("h.tanh()", ROW),
+    ("h.sigmoid()", ROW), ("h.relu()", ROW), ("F.gelu(h)", ROW), ("F.gelu(h, approximate='tanh')", ROW),
+    ("h.erf()", ROW), ("h.abs()", ROW), ("h.clamp(0.8, 1.5)", ROW), ("h ** 2", ROW), ("h ** b", ROW),
+    ("2.0 ** h", ROW), ("h.sin()", ROW), ("t.maximum(h, b)", ROW), ("t.where(t.tensor([True, False, True]), h, b)", ROW),
+    ("h.softmax(-1)", ROW), ("h.log_softmax(-1)", ROW), ("h.sum()", ()), ("h.mean(0)", (3,)), ("h.var(1)", (2,)),
+    ("h.std(1)", (2,)), ("h.amax(1)", (2,)), ("h.max(1).values", (2,)), ("h.logsumexp(1)", (2,)),
+    ("F.layer_norm(h, (3,))", ROW), ("F.layer_norm(h, (3,), weight=b[0], bias=b[1])", ROW),
+    ("F.linear(h, b)", (2, 2)), ("h @ b.mT", (2, 2)), ("h.gather(1, t.tensor([[0, 2], [1, 1]]))", (2, 2)),
+    ("h[[1, 0, 1]]", (3, 3)), ("t.cat([h, b])", (4, 3)), ("t.stack([h, b])", (2, 2, 3)),
+    ("F.cross_entropy(h, t.tensor([2, 0]))", ()), ("F.cross_entropy(h, t.tensor([2, 0]), reduction='none')", (2,)),
+    ("F.cross_entropy(h, b.softmax(1))", ()), ("F.scaled_dot_product_attention(h, b, b)", ROW),
+    ("h.tril()", ROW), ("h.masked_fill(t.tensor([True, False, False]), 0.5)", ROW),
+]
+
+
+@pytest.mark.parametrize("edited", ["h", "y"])
+@pytest.mark.parametrize("expression, shape", OPS_AFTER_WHICH_TO_EDIT, ids=[e for e, _ in OPS_AFTER_WHICH_TO_EDIT])
+def test_backward_after_editing_an_input_or_output_raises_as_torch(expression, shape, edited):
+    assert_agrees(EDIT_AFTER_OP.format(expression=expression, edited=edited), positive(*ROW), positive(*ROW, seed=1),
+                  randn(*shape, seed=2))
+
+
+def test_backward_after_editing_a_product_operand_in_grad_mode():
+    # y = h * 2.0 needs nothing of h: editing h afterwards is fine (torch saves nothing for it)
+    assert_agrees("""
+        a = t.tensor(D[0], requires_grad=True)
+        h = a * 1.0
+        y = h * 2.0
+        h.add_(1)
+        loss = y.sum()
+        loss.backward()
+    """, randn(3))
+
+
+# --- in-place edits that torch accepts: the tensor edited is no view, whatever the op does inside -------------
+EDIT_IN_GRAD_MODE = """
+    a = t.tensor(D[0], requires_grad=True)
+    h = a * 1.0
+    y = {expression}
+    {edit}
+    loss = (y * t.tensor(D[1])).sum() + (h * t.tensor(D[2])).sum()
+    loss.backward()
+"""
+
+
+@pytest.mark.parametrize("expression, edit, shape, out_shape", [
+    ("h.min(1).values", "y.mul_(2.0)", (2, 3), (2,)),
+    ("h.max(-1).values", "y.add_(1.0)", (2, 3), (2,)),
+    ("F.cross_entropy(h, t.tensor([0, 2]), reduction='none')", "y.mul_(2.0)", (2, 3), (2,)),
+    ("t.stack([h, h])", "h.add_(1.0)", (3,), (2, 3)),
+    ("h @ t.tensor(D[3])", "h.add_(1.0)", (3,), (2,)),
+    ("t.tensor(D[3]).mT @ h", "h.add_(1.0)", (3,), (2,)),
+    ("F.cross_entropy(h, t.tensor([[0, 1], [2, 0]]))", "h.add_(1.0)", (2, 3, 2), ()),
+    ("F.cross_entropy(h, t.tensor(1))", "h.add_(1.0)", (3,), ()),
+    ("h.max(0).values", "h.add_(1.0)", (), ()),
+])
+def test_edit_in_place_where_torch_has_no_view(expression, edit, shape, out_shape):
+    assert_agrees(EDIT_IN_GRAD_MODE.format(expression=expression, edit=edit), randn(*shape), randn(*out_shape, seed=1),
+                  randn(*shape, seed=2), randn(3, 2, seed=3))
+
+
+def test_retained_grad_of_a_tensor_edited_in_place_after_a_reduction():
+    assert_agrees("""
+        a = t.tensor(D[0], requires_grad=True)
+        h = (a * 2).min(1).values
+        h.add_(1.0)
+        h.retain_grad()
+        y = h * 3
+        y.sum().backward()
+    """, randn(2, 3))
+
+
+def test_view_taken_under_no_grad_then_edited_with_a_value_that_requires_grad():
+    # torch refuses: "A view was created in no_grad mode and is being modified inplace with grad mode enabled"
+    assert_agrees("""
+        a = t.tensor(D[0], requires_grad=True)
+        h = a * 1.0
+        with t.no_grad(): v = h[0]
+        v.mul_(a.sum())
+    """, randn(2, 3))
+
+
+def test_create_graph_through_a_fused_op_whose_input_was_edited_afterwards():
+    assert_agrees("""
+        a = t.tensor(D[0], requires_grad=True)
+        h = a * 1.0
+        y = F.cross_entropy(h, t.tensor([1]))
+        with t.no_grad(): h.mul_(2)
+        gs = t.autograd.grad(y, [a], create_graph=True)
+    """, randn(1, 3))
+
+
+# --- views of tensors that do not require grad, written with values that do ---------------------------------------
+@pytest.mark.parametrize("write", [
+    "buf[0][:] = a",
+    "buf[0].copy_(a)",
+    "buf[1].add_(a * 2)",
+    "buf[::2].copy_(t.stack([a, a]) * 3)",
+    "buf.T[1] = a[:2]",
+    "buf[:, 1:][0] = a[1:]",
+    "buf[1][2] = a.sum()",
+    "buf.view(-1)[1:4] = a.tanh()",
+])
+def test_write_into_a_view_of_a_tensor_without_grad(write):
+    assert_agrees(f"""
+        a = t.tensor(D[0], requires_grad=True)
+        buf = t.zeros(3, 3, dtype=t.float64)
+        {write}
+        loss = (buf * t.tensor(D[1])).sum()
+        loss.backward()
+    """, randn(3), randn(3, 3, seed=1))
+
+
+def test_write_into_a_strided_view_of_a_detached_copy():
+    assert_agrees("""
+        a = t.tensor(D[0], requires_grad=True)
+        base = a.detach().clone()
+        base[::2].copy_(a[1::2] * 3)
+        loss = (base * t.tensor(D[1])).sum()
+        loss.backward()
+    """, randn(4), randn(4, seed=1))
+
+
+# --- a full integer index gives a 0-d view, not a copy -------------------------------------------------------------
+@pytest.mark.parametrize("write", ["x[0].fill_(1.5)", "x[-1].copy_(t.tensor(2.5, dtype=t.float64))",
+                                   "x[1].add_(1.0)", "m[1, 2].mul_(0.0)", "m[0][1].fill_(3.0)"])
+def test_write_through_a_zero_dim_view(write):
+    assert_agrees(f"""
+        x = t.tensor(D[0])
+        m = t.tensor(D[1])
+        {write}
+    """, randn(3), randn(2, 3, seed=1))
+
+
+def test_zero_dim_view_sees_later_writes_to_its_base():
+    assert_agrees("""
+        x = t.tensor(D[0])
+        v = x[1]
+        x.add_(1.0)
+        w = v * 1.0
+    """, randn(3))
+
+
+def test_copy_of_a_python_float_keeps_float64():
+    ours = tg.zeros(2, dtype=tg.float64).copy_(0.1)
+    theirs = torch.zeros(2, dtype=torch.float64).copy_(torch.tensor(0.1, dtype=torch.float64))
+    assert ours.tolist() == theirs.tolist()
+
+
+# --- an int and an index array separated by a slice, None or Ellipsis: torch indexes with the int first ------------
+@pytest.mark.parametrize("index, shape", [
+    ("1, :, [0, 2]", (2, 3, 4)), ("[0, 1], :, 2", (2, 3, 4)), ("1, None, [0, 2, 2]", (2, 3, 4)),
+    ("t.tensor(1), :, [3, 0]", (2, 3, 4)), ("1, ..., [0, 2]", (2, 3, 4)), (":, 0, :, [1, 1]", (2, 3, 4, 2)),
+    ("-1, [0, 2], :, 1", (2, 3, 4, 2)),
+    (":, 0, ..., t.tensor([0, 0, 1])", (1, 2, 3)),      # the Ellipsis stands for no dimension
+    (":, [3, 3, 2, 0], ..., -4", (4, 5, 4)),           # the same shape either way: only the values tell
+])
+def test_int_and_index_array_separated(index, shape):
+    assert_agrees(f"""
+        a = t.tensor(D[0], requires_grad=True)
+        y = a[{index}]
+        loss = (y * y.detach()).sum()
+        loss.backward()
+    """, randn(*shape))
+
+
+def test_int_and_index_array_separated_setitem():
+    assert_agrees("""
+        a = t.tensor(D[0], requires_grad=True)
+        b = t.tensor(D[1], requires_grad=True)
+        h = a * 1.0
+        h[1, :, [0, 2]] = b
+        loss = (h * t.tensor(D[2])).sum()
+        loss.backward()
+    """, randn(2, 3, 4), randn(3, 2, seed=1), randn(2, 3, 4, seed=2))
+
+
+# --- views are new tensors, except where torch returns the tensor itself --------------------------------------------
+@pytest.mark.parametrize("expression", ["a.reshape(a.shape)", "a.view(2, 3)", "a.view_as(a)", "a.squeeze()",
+                                        "a.squeeze(0)", "a.transpose(0, 0)", "a.expand(2, 3)", "a.permute(0, 1)",
+                                        "a[...]", "a[:]", "a.flatten()", "a.flatten(1)", "a.flatten(0, 0)",
+                                        "a.contiguous()", "a.unsqueeze(0).squeeze(0)"])
+def test_view_or_same_tensor_as_torch(expression):
+    assert_agrees(f"""
+        a = t.tensor(D[0], requires_grad=True)
+        v = {expression}
+        v.retain_grad()
+        loss = (v * t.tensor(D[1])).sum()
+        loss.backward()
+    """, randn(2, 3), randn(2, 3, seed=1))
+
+
+@pytest.mark.parametrize("shape", [(), (3,)])
+def test_matrix_transpose_of_fewer_than_two_dims_raises(shape):
+    assert_agrees("""
+        a = t.tensor(D[0], requires_grad=True)
+        v = a.mT
+    """, randn(*shape))
+
+
+# --- zero-size tensors --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("expression, shape", [
+    ("a.softmax(-1)", (0, 3)), ("a.log_softmax(0)", (0, 3)), ("a.softmax(-1)", (2, 0)),
+    ("F.layer_norm(a, (3,))", (0, 3)), ("F.layer_norm(a, (0,))", (2, 0)), ("F.layer_norm(a, (2, 0))", (2, 0)),
+    ("a.amax(0)", (2, 0)), ("a.amin(1)", (0, 2)), ("a.max(0).values", (2, 0)), ("a.min(1).values", (0, 3)),
+    ("a.logsumexp(1)", (0, 3)), ("a.logsumexp(0)", (2, 0)), ("a.var(0)", (3, 0)), ("a.std(1)", (0, 3)),
+    ("a @ a.mT", (0, 3)), ("a.mT @ a", (0, 3)), ("a @ a.mT", (2, 0)), ("F.linear(a, t.tensor(D[1]))", (0, 2)),
+    ("a.flatten(1, 2)", (0, 3, 2)), ("a.flatten()", (2, 0, 3)), ("a.reshape(0, -1)", (0, 3)),
+    ("a.split(2, 0)[0]", (0, 3)), ("a.split([0, 2], 1)[0]", (3, 2)), ("a.chunk(2, 0)[0]", (0, 3)),
+    ("a.chunk(1, 1)[0]", (2, 0)), ("F.scaled_dot_product_attention(a, a, a)", (2, 0, 3)),
+    ("F.scaled_dot_product_attention(a, a, a)", (2, 3, 0)), ("F.cross_entropy(a, t.tensor([], dtype=t.int64), "
+                                                              "reduction='sum')", (0, 3)),
+    ("a[t.tensor([0, 1]), 3:, t.tensor([1, 0])]", (2, 2, 2)), ("t.cat([a, a], 1)", (0, 2)),
+    ("t.stack([a, a]).sum(0)", (2, 0)), ("a.gather(1, t.tensor(D[1]).long()[:0])", (0, 3)),
+])
+def test_zero_size(expression, shape):
+    assert_agrees(f"""
+        a = t.tensor(D[0], requires_grad=True)
+        y = {expression}
+        loss = y.sum()
+        loss.backward()
+    """, randn(*shape), np.zeros((3, 2)))
+
+
+def test_chunk_of_a_zero_length_dim_gives_one_piece():
+    assert_agrees("""
+        a = t.tensor(D[0], requires_grad=True)
+        p, = a.chunk(1, 0)
+        q, = a.chunk(3, 0)
+    """, randn(0, 2))
+
+
+# --- retain_grad with autograd.grad ------------------------------------------------------------------------------------
+def test_autograd_grad_fills_retained_grads():
+    assert_agrees("""
+        a = t.tensor(D[0], requires_grad=True)
+        h = a * 2
+        h.retain_grad()
+        gs = t.autograd.grad((h * h).sum(), [a])
+    """, randn(3))
