@@ -50,6 +50,9 @@ RTOL, ATOL = 1e-7, 1e-9
 BOUND = 1e3          # a kept value's largest magnitude: keeps products and exponentials well-conditioned
 MAX_NUMEL = 256      # a kept value's largest size: expand, cat and stack cannot grow a program's cost
 GAP = 1e-5           # the smallest distance to a kink or between the two largest values of a max
+# docs/autograd.md lists in-place edits of a view of a tensor in the graph (or of a tensor whose views are in
+# the graph) as refused by tinygrad_tx where PyTorch rewrites the graph; True writes such edits too
+EDITS_OF_VIEWS_IN_THE_GRAPH = False
 
 
 # --- running a program ------------------------------------------------------------------------------------------------
@@ -60,6 +63,15 @@ def weighted(tensors, weights):
         if g is not None:
             total = total + (g * w).sum()
     return total
+
+
+def raises(function):
+    """Whether function() raises a RuntimeError: the two runs compare this like any other value."""
+    try:
+        function()
+    except RuntimeError:
+        return True
+    return False
 
 
 def grad_or_none(output, inputs):
@@ -75,7 +87,8 @@ def _library_of(x):
 
 def namespace(library, data):
     module, functional = (torch, torch.nn.functional) if library == "torch" else (tg, tgF)
-    return {"t": module, "F": functional, "D": data, "weighted": weighted, "grad_or_none": grad_or_none}
+    return {"t": module, "F": functional, "D": data, "weighted": weighted, "grad_or_none": grad_or_none,
+            "raises": raises}
 
 
 @dataclass
@@ -150,6 +163,8 @@ def _compare_gradient(ours, theirs, what, problems):
 
 def compare_runs(ours, theirs, lines):
     """Every way the tinygrad_tx run differs from torch's, as a list of short descriptions."""
+    if isinstance(theirs.error, (NameError, AttributeError, TypeError)):
+        return [f"the program is broken: torch raises at line {theirs.error_line}: {_describe(theirs.error)}"]
     if ours.error is not None or theirs.error is not None:
         if ours.error is not None and theirs.error is not None:
             return []  # both refuse the program; where and why may differ (an edit refused early, or in backward)
@@ -167,6 +182,8 @@ def compare_runs(ours, theirs, lines):
                             compare_flags=name != "s")
         elif name.startswith("gs"):
             _compare_gradients(name, ours_value, theirs_value, problems)
+        elif isinstance(theirs_value, bool) and ours_value != theirs_value:
+            problems.append(f"{name}: {ours_value}, torch {theirs_value}")
     return problems
 
 
@@ -227,7 +244,7 @@ class Program:
     lines: list = field(default_factory=list)
     data: list = field(default_factory=list)
     torch_run: Run = None       # torch's run, done while the program was written
-    ill_conditioned: bool = False  # torch's own gradients are not finite: nothing to compare
+    skipped: str = None         # why there is nothing to compare (torch's own gradients are not finite, ...)
 
     def source(self):
         return "\n".join(self.lines)
@@ -454,7 +471,7 @@ class Generator:
         x = self.tensor(name)
         if x.is_leaf and x.requires_grad:
             return False
-        if not (x.requires_grad or value_requires_grad):
+        if not (x.requires_grad or value_requires_grad) or EDITS_OF_VIEWS_IN_THE_GRAPH:
             return True
         value = self.values[name]
         if value.has_views:
@@ -475,7 +492,7 @@ class Generator:
                  (self.layer_norm, 3), (self.linear, 3), (self.matmul, 4), (self.cross_entropy, 2),
                  (self.attention, 2), (self.movement, 10), (self.index, 8), (self.join, 4), (self.split, 3),
                  (self.gather, 2), (self.triangle, 2), (self.in_place, 10), (self.set_item, 5), (self.buffer, 3),
-                 (self.no_grad, 4), (self.detach, 2), (self.refused, 1)]
+                 (self.no_grad, 4), (self.detach, 2), (self.refused, 0.4)]
         kind = self.rng.choices([k for k, _ in kinds], weights=[w for _, w in kinds])[0]
         try:
             return kind()
@@ -1162,18 +1179,32 @@ class Generator:
         outputs = self.floats(lambda y: y.requires_grad)
         if not outputs:
             return
-        chosen = self.rng.sample(outputs, min(len(outputs), self.rng.randint(1, 3)))
-        terms = [f"({name} * {self.weights(tuple(self.tensor(name).shape))}).sum()" for name in chosen]
+        # most values enter the loss, so most ops' backward runs; the gradients of retained intermediates are
+        # compared one by one, so an error in one op's backward is not averaged away in the leaves' gradients
+        chosen = [name for name in outputs[:-1] if self.rng.random() < 0.7] + outputs[-1:]
+        terms = {name: f"({name} * {self.weights(tuple(self.tensor(name).shape))}).sum()" for name in chosen}
+        leaves = "[" + ", ".join(self.leaves) + "]"
+        loss = " + ".join(terms.values())
+        if self.backward_refused(loss, leaves):
+            # torch refuses this backward (a tensor it saved was edited in place since): tinygrad_tx must refuse it
+            # too, and the gradients are then compared on the outputs whose backward torch accepts
+            self.tail_line(f"refused = raises(lambda: t.autograd.grad({loss}, {leaves}, retain_graph=True, "
+                           "allow_unused=True))")
+            chosen = [name for name in chosen if not self.backward_refused(terms[name], leaves)]
+            if not chosen:
+                return
+        terms = [terms[name] for name in chosen]
         form = self.rng.choice(["backward", "backward", "grad", "twice", "gradient"])
         retained = []
-        if not self.program.second_order and form != "grad":
-            # (autograd.grad fills the .grad of retained tensors in torch, not in tinygrad_tx: not compared here)
-            retained = [n for n in outputs if not self.tensor(n).is_leaf and self.rng.random() < 0.2]
+        if not self.program.second_order:
+            # not views: when a view's base is edited in place torch gives the view a new grad_fn (AsStrided of
+            # the base), and what reaches its .grad then depends on torch's internals
+            retained = [n for n in outputs if not self.tensor(n).is_leaf and not self.tensor(n)._is_view()
+                        and self.rng.random() < 0.6]
         for name in retained:
             self.tail_line(f"{name}.retain_grad()")
         if not self.tail_line(f"loss = {' + '.join(terms)}"):
             return
-        leaves = "[" + ", ".join(self.leaves) + "]"
         if self.program.second_order:
             targets = list(self.leaves)
             extra = [n for n in outputs if not self.tensor(n).is_leaf and n not in retained]
@@ -1204,7 +1235,18 @@ class Generator:
         for g in grads:
             flat.extend(g if isinstance(g, (tuple, list)) else [g])
         if any(isinstance(g, torch.Tensor) and not torch.isfinite(g).all() for g in flat):
-            self.program.ill_conditioned = True
+            self.program.skipped = "torch's gradients are not finite"
+
+    def backward_refused(self, loss, leaves):
+        """Whether torch's backward of the loss expression raises (keeping the graph for what comes after)."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.autograd.grad(eval(loss, self.names), eval(leaves, self.names), retain_graph=True,
+                                    allow_unused=True)
+        except RuntimeError:
+            return True
+        return False
 
     def tail_line(self, line):
         """Run a line of the tail; torch raising there (an edited saved tensor) ends the program."""
@@ -1215,6 +1257,8 @@ class Generator:
         except Exception as error:  # noqa: BLE001
             self.program.lines.append(line)
             self.program.torch_run = Run(self.names, len(self.program.lines) - 1, error)
+            if "not implemented" in str(error):  # e.g. the double backward of torch's CPU flash attention
+                self.program.skipped = f"torch cannot run it: {_describe(error)}"
             return False
         return True
 
@@ -1332,7 +1376,7 @@ def problems_of(program, lines=None):
 def check(seed, second_order=False):
     """None if the program agrees with torch, else a report naming the seed, the differences and the program."""
     program = generate(seed, second_order)
-    if program.ill_conditioned:
+    if program.skipped:
         return None
     problems = problems_of(program)
     if not problems:
@@ -1354,7 +1398,8 @@ def signature(problems):
 
 
 def shrink(program):
-    """Drop lines one at a time while the program still fails with the same kind of difference."""
+    """Cut the program down while it still fails with the same kind of difference: drop lines one at a
+    time, and terms of the loss one at a time."""
     problems = problems_of(program)
     if not problems:
         return program.lines, []
@@ -1363,18 +1408,28 @@ def shrink(program):
     changed = True
     while changed:
         changed = False
-        for i in reversed(range(len(lines))):
-            candidate = lines[:i] + lines[i + 1:]
+        for candidate in _smaller(lines):
             try:
-                found = problems_of(program, candidate)
+                theirs = run_source(candidate, program.data, "torch")
             except SyntaxError:
                 continue
-            theirs = run_source(candidate, program.data, "torch")
-            if theirs.error is not None and not isinstance(theirs.error, RuntimeError):
-                continue  # the line defined a name a later one needs
+            if isinstance(theirs.error, (NameError, AttributeError, TypeError)):
+                continue  # it dropped a name a later line needs
+            found = compare_runs(run_source(candidate, program.data, "tinygrad_tx"), theirs, candidate)
             if found and signature(found) == wanted:
                 lines, problems, changed = candidate, found, True
+                break
     return lines, problems
+
+
+def _smaller(lines):
+    for i in reversed(range(len(lines))):
+        yield lines[:i] + lines[i + 1:]
+    for i, line in enumerate(lines):
+        if line.startswith("loss = ") and " + " in line:
+            terms = line[len("loss = "):].split(" + ")
+            for j in range(len(terms)):
+                yield lines[:i] + ["loss = " + " + ".join(terms[:j] + terms[j + 1:])] + lines[i + 1:]
 
 
 def main(argv=None):
@@ -1392,9 +1447,9 @@ def main(argv=None):
             lines, problems = shrink(program)
             print("\n".join(lines))
         else:
-            problems = [] if program.ill_conditioned else problems_of(program)
+            problems = [] if program.skipped else problems_of(program)
             print(program.source())
-        print("# " + ("; ".join(problems) if problems else "ill-conditioned: skipped" if program.ill_conditioned
+        print("# " + ("; ".join(problems) if problems else f"skipped: {program.skipped}" if program.skipped
                       else "agrees with torch"))
         if program.torch_run.error is not None:
             print(f"# torch raised at line {program.torch_run.error_line}: {_describe(program.torch_run.error)}")

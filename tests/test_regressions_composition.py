@@ -81,6 +81,7 @@ OPS_AFTER_WHICH_TO_EDIT = [  # (expression of h and b, shape of y)
     ("h[[1, 0, 1]]", (3, 3)), ("t.cat([h, b])", (4, 3)), ("t.stack([h, b])", (2, 2, 3)),
     ("F.cross_entropy(h, t.tensor([2, 0]))", ()), ("F.cross_entropy(h, t.tensor([2, 0]), reduction='none')", (2,)),
     ("F.cross_entropy(h, b.softmax(1))", ()), ("F.scaled_dot_product_attention(h, b, b)", ROW),
+    ("F.scaled_dot_product_attention(h, h, b)", ROW), ("F.scaled_dot_product_attention(b, b, h)", ROW),
     ("h.tril()", ROW), ("h.masked_fill(t.tensor([True, False, False]), 0.5)", ROW),
 ]
 
@@ -142,6 +143,21 @@ def test_retained_grad_of_a_tensor_edited_in_place_after_a_reduction():
     """, randn(2, 3))
 
 
+@pytest.mark.parametrize("expression", ["a @ a", "(a * 2.0).min(0).values", "a.max(0).values", "(a * 2.0).sum(0)",
+                                        "F.cross_entropy(a.unsqueeze(0), t.tensor([1]), reduction='none')"])
+def test_retained_grad_after_an_edit_under_no_grad(expression):
+    # an edit under no_grad leaves the graph alone: every earlier use of the tensor still reaches its .grad
+    assert_agrees(f"""
+        a = t.tensor(D[0], requires_grad=True)
+        h = {expression}
+        w = h * 5.0
+        with t.no_grad(): h.add_(-1.5)
+        h.retain_grad()
+        loss = (h * 3.0).sum() + w.sum()
+        loss.backward()
+    """, randn(4))
+
+
 def test_view_taken_under_no_grad_then_edited_with_a_value_that_requires_grad():
     # torch refuses: "A view was created in no_grad mode and is being modified inplace with grad mode enabled"
     assert_agrees("""
@@ -150,6 +166,28 @@ def test_view_taken_under_no_grad_then_edited_with_a_value_that_requires_grad():
         with t.no_grad(): v = h[0]
         v.mul_(a.sum())
     """, randn(2, 3))
+
+
+@pytest.mark.parametrize("edit", ["h.mul_(2.0)", "h[0] = 0.5", "h[t.tensor(1)] = 0.5", "with t.no_grad(): h.mul_(2.0)"])
+@pytest.mark.parametrize("expression, out_shape", [
+    ("F.cross_entropy(h, t.tensor([1, 2]), reduction='none')", (2,)), ("F.cross_entropy(h, t.tensor([1, 2]))", ()),
+    ("F.cross_entropy(h, b.softmax(1))", ()), ("h.softmax(-1)", ROW), ("h.log_softmax(-1)", ROW),
+    ("F.layer_norm(h, (3,))", ROW), ("F.gelu(h)", ROW), ("F.linear(h, b)", (2, 2)),
+    ("F.scaled_dot_product_attention(h, b, b)", ROW), ("h.logsumexp(1)", (2,)),
+])
+def test_second_order_after_editing_a_fused_ops_input(expression, out_shape, edit):
+    # the gradient of the gradient must be torch's, or both must refuse: never a silently different number
+    assert_agrees(f"""
+        a = t.tensor(D[0], requires_grad=True)
+        b = t.tensor(D[1], requires_grad=True)
+        h = -a
+        y = {expression}
+        {edit}
+        gs = t.autograd.grad((y * t.tensor(D[2])).sum(), [a, b], create_graph=True, allow_unused=True)
+        squares = [g * g if g is not None else None for g in gs]
+        s = weighted(gs, [t.tensor(D[3]), t.tensor(D[4])]) + weighted(squares, [t.tensor(D[3]), t.tensor(D[4])])
+        gs2 = grad_or_none(s, [a, b])
+    """, randn(*ROW), randn(*ROW, seed=1), randn(*out_shape, seed=2), randn(*ROW, seed=3), randn(*ROW, seed=4))
 
 
 def test_create_graph_through_a_fused_op_whose_input_was_edited_afterwards():
@@ -284,6 +322,7 @@ def test_matrix_transpose_of_fewer_than_two_dims_raises(shape):
                                                               "reduction='sum')", (0, 3)),
     ("a[t.tensor([0, 1]), 3:, t.tensor([1, 0])]", (2, 2, 2)), ("t.cat([a, a], 1)", (0, 2)),
     ("t.stack([a, a]).sum(0)", (2, 0)), ("a.gather(1, t.tensor(D[1]).long()[:0])", (0, 3)),
+    ("a[t.tensor([1, 1])]", (2, 0)), ("a[[0, 1], :, 1]", (2, 0, 3)),
 ])
 def test_zero_size(expression, shape):
     assert_agrees(f"""
@@ -292,6 +331,41 @@ def test_zero_size(expression, shape):
         loss = y.sum()
         loss.backward()
     """, randn(*shape), np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("expression", ["a.softmax(0)", "a.log_softmax(-1)", "F.softmax(a, dim=0)", "a.logsumexp(0)",
+                                        "a.max(0).values", "a.sum(0)", "a.amax(-1)"])
+def test_reduction_over_the_dim_of_a_zero_dim_tensor(expression):
+    assert_agrees(f"""
+        a = t.tensor(D[0], requires_grad=True)
+        y = {expression}
+        loss = y * 2.0
+        loss.backward()
+    """, randn())
+
+
+@pytest.mark.parametrize("index", ["[]", ":, []", "[], 1", "None, [], 1"])
+def test_empty_index_list(index):
+    assert_agrees(f"""
+        a = t.tensor(D[0], requires_grad=True)
+        y = a[{index}]
+        h = a * 1.0
+        h[{index}] = 0.5
+        loss = y.sum() + (h * t.tensor(D[0])).sum()
+        loss.backward()
+    """, randn(2, 3))
+
+
+@pytest.mark.parametrize("view", ["b.expand_as(b)", "b.expand(2, 3)", "b[:, :1].expand(2, 0)", "b.expand(1, 2, 3)[0]"])
+def test_edit_of_an_expanded_view_without_overlap(view):
+    # torch refuses writes only where an expanded view has several elements in one memory location
+    assert_agrees(f"""
+        b = t.tensor(D[0], requires_grad=True)
+        h = b * 1.0
+        v = {view.replace("b", "h", 1)}
+        with t.no_grad(): v.fill_(0.5)
+        w = h * 1.0
+    """, randn(2, 3))
 
 
 def test_chunk_of_a_zero_length_dim_gives_one_piece():
