@@ -15,6 +15,7 @@ import tinygrad_tx.nn.functional as F
 import tinygrad_tx.ops
 from tinygrad_tx.autograd import Function
 from tinygrad_tx.ops.fused import FusedFunction
+from tinygrad_tx.ops.fused import AtForwardValues
 from tinygrad_tx.ops.indexing import IndexAdd, ScatterAdd
 from conftest import randn, rng
 
@@ -65,6 +66,8 @@ CASES = {
     "Permute": (lambda x: x.permute(2, 0, 1), [randn(2, 3, 4)], {}),
     "Expand": (lambda x: x.expand(2, 3, 4), [randn(3, 1)], {}),
     "Copy": (lambda x: x.clone(), [randn(3)], {}),
+    "AtForwardValues": (lambda x: AtForwardValues.apply(x, x.detach().numpy()) ** 2, [randn(3)], {}),
+    "CheckUnchanged": (lambda x: x.var(0) + x.logsumexp(1).sum(), [randn(3, 4)], {}),
     "Cat": (lambda a, b: tg.cat([a, b, a], 1), [randn(2, 3), randn(2, 1, seed=1)], {}),
     "BasicGetitem": (lambda x: x[1:, None, ::2], [randn(3, 4)], {}),
     "Getitem": (lambda x: x[tg.tensor([0, 2, 2])], [randn(3, 4)], {}),

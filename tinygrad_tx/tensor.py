@@ -76,7 +76,7 @@ class Tensor:
         self._accumulator = None
         self._base = None  # for a view: the tensor that owns the memory, and the ops that made the view from it
         self._view_chain = ()
-        self._view_base_grad_fn = None  # the base's grad_fn when this view's grad_fn was made
+        self._view_version = 0  # the version of the memory when this view's grad_fn was made
         self._view_made_without_grad = False
 
     # --- what a tensor is -----------------------------------------------------------------------------
@@ -115,7 +115,7 @@ class Tensor:
 
     @property
     def requires_grad(self):
-        if self._base is not None and self._view_base_grad_fn is not self._base.grad_fn:
+        if self._base is not None and self._view_version != self._version.value:
             self._refresh_view()
         return self._requires_grad
 
@@ -378,9 +378,9 @@ class Tensor:
                                "broadcast together") from None
         out = matmul.Matmul.apply(a, b)
         if self.ndim == 1:
-            out = out.squeeze(-2)
+            out = out.squeeze(-2)._not_a_view()
         if other.ndim == 1:
-            out = out.squeeze(-1)
+            out = out.squeeze(-1)._not_a_view()
         return out
 
     __matmul__ = matmul
@@ -551,7 +551,8 @@ class Tensor:
             correction = 1 if unbiased is None or unbiased else 0
         dims = normalize_dims(dim, self.ndim, "var")
         count = count_over(self.shape, dims)
-        centered = self - self.mean(dims, keepdim=True)
+        x = movement.CheckUnchanged.apply(self)  # PyTorch's var reads its input in backward: the same guard here
+        centered = x - x.mean(dims, keepdim=True)
         return (centered * centered).sum(dims, keepdim) / max(count - correction, 0)
 
     def std(self, dim=None, unbiased=None, keepdim=False, correction=None):
@@ -597,7 +598,7 @@ class Tensor:
     def _values_at(self, indices, dim, keepdim):
         values = indexing.SelectAlong.apply(self, normalize_dim(dim, self.ndim, "max"), indices)
         if not keepdim:
-            values, indices = values.squeeze(dim), indices.squeeze(dim)
+            values, indices = values.squeeze(dim)._not_a_view(), indices.squeeze(dim)
         return ValuesAndIndices(values, indices)
 
     def argmax(self, dim=None, keepdim=False):
@@ -616,13 +617,14 @@ class Tensor:
 
     def logsumexp(self, dim, keepdim=False):
         dims = normalize_dims(dim, self.ndim, "logsumexp")
+        self = movement.CheckUnchanged.apply(self)  # PyTorch's logsumexp reads its input and output in backward
         if count_over(self.shape, dims) == 0:  # a sum of no exponentials: log 0 = -inf, as PyTorch
             shift = self.new_zeros(tuple(1 if i in dims else n for i, n in enumerate(self.shape)))
         else:
             shift = self.amax(dims, keepdim=True).detach()
         shift = shift.masked_fill(~shift.isfinite(), 0)  # an all -inf (or +inf) row: avoid inf - inf = NaN
         out = (self - shift).exp().sum(dim, keepdim=True).log() + shift
-        return out if keepdim else out.squeeze(dim)
+        return movement.CheckUnchanged.apply(out if keepdim else out.squeeze(dim))._not_a_view()
 
     def softmax(self, dim):
         (x,) = _autocast.cast_to_float32(self)  # autocast: the sum of exponentials runs in float32
@@ -761,6 +763,7 @@ class Tensor:
         return result if order is None else result.permute(order)
 
     def __setitem__(self, index, value):
+        _refuse_overlapping_write(self, "setitem")
         index = _normalize_index(index, self)
         value = value.to(self.dtype) if isinstance(value, Tensor) else _scalar_like(value, self)
         try:
@@ -808,17 +811,26 @@ class Tensor:
         return alias
 
     def _refresh_view(self):
-        """The base's place in the graph changed (an in-place edit of it or of another view of it): make this
-        view's grad_fn again from the base, as PyTorch regenerates a view's grad_fn."""
+        """The memory was edited in place since this view's grad_fn was made (through the base or another view),
+        so the base may stand elsewhere in the graph: make the view's grad_fn again from the base, as PyTorch
+        regenerates a view's grad_fn when the version changed."""
         base = self._base
         regenerated = base
         with enable_grad():
             for function, arguments in self._view_chain:
                 regenerated = function.apply(regenerated, *arguments)
+        if self.grad_fn is not None:
+            self.grad_fn._output_ref = None  # its hooks and retained grad now belong to the new grad_fn
         self.grad_fn, self._requires_grad = regenerated.grad_fn, regenerated._requires_grad
         if self.grad_fn is not None:
             self.grad_fn._output_ref = weakref.ref(self)
-        self._view_base_grad_fn = base.grad_fn
+        self._view_version = self._version.value
+
+    def _not_a_view(self):
+        """A result that PyTorch computes as a new tensor, here reshaped from an intermediate nobody else sees:
+        it is no view to the user, so an in-place edit of it leaves its grad_fn where it is."""
+        self._base, self._view_chain = None, ()
+        return self
 
     def _positions_in_base(self, op_name):
         """The flat index in the base of each element of this view."""
@@ -842,6 +854,7 @@ class Tensor:
         if result.dtype is not self.dtype and result.dtype.is_floating and not self.dtype.is_floating:
             raise RuntimeError(f"{op_name}: result type {result.dtype} can't be cast to the tensor's type "
                                f"{self.dtype} in place")
+        _refuse_overlapping_write(self, op_name)
         base = self._base
         if result.requires_grad:
             if self.is_leaf and self.requires_grad:
@@ -1017,6 +1030,13 @@ def _as_backend_array(data, backend, dtype):
     return backend.astype(array, dtype)
 
 
+def _refuse_overlapping_write(tensor, op_name):
+    if not getattr(tensor.array.flags, "writeable", True):  # expand() repeats elements through one memory location
+        raise RuntimeError(f"{op_name}: unsupported operation: more than one element of the written-to tensor (an "
+                           f"expanded tensor of shape {tensor.shape}) refers to a single memory location; clone() it "
+                           "before the in-place edit")
+
+
 def _refuse_empty_reduction(tensor, dims, op_name):
     """max/min have no value over no elements; over the other dims an empty tensor is fine (as PyTorch)."""
     if tensor.numel() == 0 and (tensor.ndim == 0 or count_over(tensor.shape, dims) == 0 or len(dims) == tensor.ndim):
@@ -1109,7 +1129,7 @@ def _normalize_index(index, tensor):
                 raise IndexError(f"getitem: tensors used as indices must be integer or bool, got {item.dtype}")
             item = item.array
         elif isinstance(item, (list, bool)) or type(item).__module__ in ("numpy", "cupy"):
-            item = tensor.backend.asarray(item)
+            item = tensor.backend.asarray(item, dtypes.int64 if isinstance(item, list) and not item else None)
             if item.dtype.kind == "f":
                 raise IndexError(f"getitem: arrays used as indices must be integer or bool, got {item.dtype}")
         elif not (item is None or item is Ellipsis or isinstance(item, (int, slice))):

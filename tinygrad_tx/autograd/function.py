@@ -136,7 +136,7 @@ class Function:
                 shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in tensors)
                 raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, got {shapes}")
         for t in tensors:
-            if t._base is not None and t._view_base_grad_fn is not t._base.grad_fn:
+            if t._base is not None and t._view_version != t._version.value:
                 t._refresh_view()
         ctx = cls()
         ctx._device = device
@@ -156,7 +156,7 @@ class Function:
             output._version = source._version
             output._base = source if source._base is None else source._base
             output._view_chain = source._view_chain + ((cls, args[1:]),)
-            output._view_base_grad_fn = output._base.grad_fn
+            output._view_version = output._version.value
             output._view_made_without_grad = not is_grad_enabled()
         if requires_grad:
             ctx.next_functions = tuple(_edge(a) for a in args)

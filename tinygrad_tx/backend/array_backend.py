@@ -99,7 +99,12 @@ class ArrayBackend:
     # --- movement ------------------------------------------------------------------
     def reshape(self, a, shape): return a.reshape(shape)
     def transpose(self, a, axes): return a.transpose(axes)
-    def broadcast_to(self, a, shape): return self.xp.broadcast_to(a, shape)
+    def broadcast_to(self, a, shape):
+        if a.size == _count(shape):  # nothing repeats (only dims of size 1 added): a writable view, as PyTorch's
+            return a.reshape(shape)
+        if _count(shape) == 0:
+            return self.xp.empty(shape, a.dtype)
+        return self.xp.broadcast_to(a, shape)
     def concatenate(self, arrays, axis): return self.xp.concatenate(arrays, axis=axis)
     def stack(self, arrays, axis): return self.xp.stack(arrays, axis=axis)
     def tril(self, a, k): return self.xp.tril(a, k)
@@ -157,3 +162,10 @@ class ArrayBackend:
 def _memory_owner(array):
     # NumPy and CuPy point a view's .base at the array that owns the memory, however deep the chain of views
     return array if array.base is None else array.base
+
+
+def _count(shape):
+    count = 1
+    for n in shape:
+        count *= n
+    return count

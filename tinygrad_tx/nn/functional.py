@@ -104,7 +104,7 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoo
     (input,) = cast_to_float32(input)  # autocast: the logsumexp over the classes in float32
     if input.ndim == 1:  # one unbatched sample: a batch of one, and the batch dim dropped again for 'none'
         losses = cross_entropy(input.unsqueeze(0), target.unsqueeze(0), ignore_index, reduction, label_smoothing)
-        return losses.squeeze(0) if reduction == "none" else losses
+        return losses.squeeze(0)._not_a_view() if reduction == "none" else losses
     n_classes = input.shape[1]
     if target.dtype.is_floating:
         return _cross_entropy_with_probabilities(input, target, reduction, label_smoothing)
@@ -120,7 +120,7 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoo
         raise IndexError(f"cross_entropy: target values must be in [0, {n_classes}) or ignore_index "
                          f"({ignore_index}), got values in [{int(valid.min())}, {int(valid.max())}]")
     losses = CrossEntropy.apply(input, flat_target, ignore_index, reduction, label_smoothing)
-    return losses.reshape(target.shape) if reduction == "none" else losses
+    return losses.reshape(target.shape)._not_a_view() if reduction == "none" else losses
 
 
 def _cross_entropy_with_probabilities(input, target, reduction, label_smoothing):

@@ -5,26 +5,37 @@ The CPU path keeps the (L, S) probability matrix for backward; the GPU kernel (a
 flash-attention style, for no mask or the causal mask and no dropout) keeps only the output and
 each row's logsumexp, and recomputes the probabilities blockwise in backward.
 """
-from .fused import FusedFunction
+from .fused import AtForwardValues, FusedFunction
 
 
 class ScaledDotProductAttention(FusedFunction):
+    saves_output = True
+
     @staticmethod
     def forward(ctx, q, k, v, mask, dropout_keep, scale):
         # mask: None, a bool tensor (True = may attend) or a float tensor added to the scores
         # dropout_keep: None, or a float tensor of 0 and 1/(1-p) drawn by the caller
         backend = q.backend
-        ctx.save_for_backward(q, k, v)  # backward reads them (the CPU path's contiguous copies may be them)
         ctx.backend, ctx.kernels = backend, backend.kernels
         causal = mask is not None and getattr(mask, "is_causal_mask", False)  # set by F.scaled_dot_product_attention
+        # which edits after the forward are errors, as PyTorch's CPU attention: its fused kernel (4-D, no dropout)
+        # keeps q, k, v and the output; its other path keeps only v, so there q, k and the output may change;
+        # with no queries or no keys it keeps nothing
+        empty = q.shape[-2] == 0 or k.shape[-2] == 0
+        ctx.keeps_all = q.ndim == 4 and dropout_keep is None and q.shape[-1] > 0 and not empty
+        ctx.save_for_backward(*((q, k, v) if ctx.keeps_all else (None, None, None if empty else v)))
         if ctx.kernels is not None and dropout_keep is None and (mask is None or causal) \
                 and ctx.kernels.supports_attention(q.array, k.array, v.array):
+            ctx.save_for_backward(q, k, v)  # the kernel's backward reads all three
             out, lse = ctx.kernels.attention_forward(q.array, k.array, v.array, scale, causal)
             ctx.saved_arrays, ctx.causal = (out, lse), causal  # out: the kernel's own copy, not user-visible memory
             return backend.copy(out)
         ctx.kernels = None
         # heads split off by a transpose are strided; BLAS wants contiguous operands
         q_array, k_array, v_array = (backend.contiguous(t.array) for t in (q, k, v))
+        if not ctx.keeps_all:  # backward reads q and k: our own copies, since the user may edit theirs
+            q_array, k_array = (a if a is not t.array else backend.copy(a) for a, t in ((q_array, q), (k_array, k)))
+            ctx.free_arguments = (0, 1)  # see composed_arguments
         scores = backend.matmul(q_array, backend.transpose(k_array, _swap_last(k.ndim)))
         scores *= scale
         if mask is not None:
@@ -47,6 +58,8 @@ class ScaledDotProductAttention(FusedFunction):
     def backward_arrays(ctx, grad_output):
         # O = P' V, P' = P * keep, P = softmax(S), S = Q K^T * scale
         dropout_keep, scale = ctx.arguments[4:]
+        if ctx.keeps_all:
+            ctx.output  # raises if the output was edited in place
         if ctx.kernels is not None:
             out, lse = ctx.saved_arrays
             q, k, v = (t.array for t in ctx.arguments[:3])
@@ -67,6 +80,15 @@ class ScaledDotProductAttention(FusedFunction):
             # an additive mask enters the scores as is: its gradient is theirs, summed over its broadcast dims
             grad_mask = _sum_to_shape(backend, grad_scores, mask.shape)
         return grad_q, grad_k, grad_v, grad_mask, None, None
+
+    @staticmethod
+    def composed_arguments(ctx):
+        """Where q and k may change after the forward (see forward), differentiate at the copies it kept."""
+        if "free_arguments" not in vars(ctx):
+            return ctx.arguments
+        q, k, *rest = ctx.arguments
+        _, _, q_array, k_array, _ = ctx.saved_arrays
+        return (AtForwardValues.apply(q, q_array), AtForwardValues.apply(k, k_array), *rest)
 
     @staticmethod
     def composed(ctx, q, k, v, mask, dropout_keep, scale):

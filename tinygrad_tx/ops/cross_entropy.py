@@ -4,10 +4,11 @@ loss_i = -(1 - eps) log p[i, target_i] - eps/C sum_c log p[i, c]   (eps: label s
 Rows whose target is ignore_index contribute nothing and are not counted by 'mean'.
 """
 from ..dtype import int64
-from .fused import FusedFunction
+from .fused import AtForwardValues, FusedFunction
 
 
 class CrossEntropy(FusedFunction):
+    free_arguments = (0,)  # see composed_arguments; the kernel path saves the logits for its own backward
     @staticmethod
     def forward(ctx, logits, target, ignore_index, reduction, label_smoothing):
         backend, x = logits.backend, logits.array
@@ -59,6 +60,16 @@ class CrossEntropy(FusedFunction):
             scale = scale / max(ctx.n_valid, 1)
         grad *= scale.reshape(-1, 1)
         return grad, None, None, None, None
+
+    @staticmethod
+    def composed_arguments(ctx):
+        """The CPU path keeps log_softmax(logits): a row-shifted copy of the logits that cross-entropy cannot tell
+        from them (log_softmax ignores a shift per row). Differentiating at it instead of at the logits lets the
+        logits change in place after the forward, as PyTorch allows."""
+        logits, *rest = ctx.arguments
+        if ctx.kernels is not None:
+            return ctx.arguments
+        return (AtForwardValues.apply(logits, ctx.saved_arrays[0]), *rest)
 
     @staticmethod
     def composed(ctx, logits, target, ignore_index, reduction, label_smoothing):

@@ -134,6 +134,8 @@ class PowScalar(Function):
 
 class Pow(Function):
     """a ** b for two tensors."""
+    saves_output = True  # the exponent's gradient reads a ** b, as PyTorch's
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -148,7 +150,7 @@ class Pow(Function):
         if ctx.needs_input_grad[1]:
             # d(a^b)/db = a^b log a; PyTorch takes 0 where a == 0 and b >= 0, and so do we
             safe_a = a.masked_fill(a == 0, 1)
-            grad_b = unbroadcast(grad_output * a ** b * safe_a.log(), b.shape)
+            grad_b = unbroadcast(grad_output * ctx.output * safe_a.log(), b.shape)
         return grad_a, grad_b
 
 

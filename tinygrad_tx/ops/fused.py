@@ -16,12 +16,18 @@ from .elementwise import constant
 
 
 class FusedFunction(Function):
+    # argument positions whose values the derivatives do not depend on (an added bias): create_graph=True
+    # lets them be edited in place after the forward, as PyTorch does
+    free_arguments = ()
+
     @classmethod
     def apply(cls, *args):
         output = super().apply(*args)
         ctx = output.grad_fn
         if ctx is not None:
-            ctx.arguments = args
+            # a result's place in the graph moves with in-place edits; backward wants the place it had here
+            ctx.arguments = tuple(a._alias() if isinstance(a, tensor_class()) and a.grad_fn is not None else a
+                                  for a in args)
             ctx.argument_versions = tuple(a._version.value if isinstance(a, tensor_class()) else None for a in args)
         return output
 
@@ -50,12 +56,13 @@ class FusedFunction(Function):
         position is the partial derivative through that position alone: in linear(w, w) each position
         contributes once, and the engine adds the two, as the chain rule asks."""
         ctx.saved_tensors
-        _check_arguments_unchanged(ctx)
+        _check_arguments_unchanged(ctx, getattr(ctx, "free_arguments", cls.free_arguments))
         wanted = [i for i, needs in enumerate(ctx.needs_input_grad) if needs]
         with enable_grad():
-            stand_ins = list(ctx.arguments)
+            arguments = cls.composed_arguments(ctx)
+            stand_ins = list(arguments)
             for i in wanted:
-                stand_ins[i] = ctx.arguments[i].view_as(ctx.arguments[i])
+                stand_ins[i] = arguments[i].view_as(arguments[i])
             output = cls.composed(ctx, *stand_ins)
         grads = grad(output, [stand_ins[i] for i in wanted], grad_output, create_graph=True, allow_unused=True)
         result = [None] * len(ctx.arguments)
@@ -63,16 +70,33 @@ class FusedFunction(Function):
             result[i] = g if g is not None else ctx.arguments[i].new_zeros(ctx.arguments[i].shape)
         return tuple(result)
 
+    @staticmethod
+    def composed_arguments(ctx):
+        """The arguments `composed` is differentiated at: the forward's, unless an op knows better."""
+        return ctx.arguments
+
     def _release(self):
         super()._release()
         self.arguments = None
         self.saved_arrays = None
 
 
-def _check_arguments_unchanged(ctx):
-    """`composed` recomputes from the inputs: each must still hold its forward values."""
+class AtForwardValues(Function):
+    """x's place in the graph with values an op kept from its forward: `composed` can be differentiated at
+    the forward's values of an argument the user has edited in place since (gradient: the identity)."""
+    @staticmethod
+    def forward(ctx, x, array):
+        return array
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output, None
+
+
+def _check_arguments_unchanged(ctx, free_arguments):
+    """`composed` recomputes from the inputs: each it depends on must still hold its forward values."""
     for position, (argument, version) in enumerate(zip(ctx.arguments, ctx.argument_versions)):
-        if version is not None and argument._version.value != version:
+        if version is not None and position not in free_arguments and argument._version.value != version:
             raise RuntimeError(
                 f"{ctx.name}: input {position} (shape {tuple(argument.shape)}) was modified in place after the "
                 "forward pass; a backward with create_graph=True recomputes this op from its inputs, so it needs "

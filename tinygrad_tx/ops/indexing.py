@@ -21,8 +21,8 @@ def pytorch_dim_order(index, ndim, result_ndim=0):
     has_ellipsis = any(item is Ellipsis for item in index)
     kinds = []  # per index item: "int", "array" or "basic" (a slice, None, or a dim an Ellipsis stands for)
     for item in index:
-        if item is Ellipsis:
-            kinds += ["basic"] * (ndim - consumed)
+        if item is Ellipsis:  # NumPy sees a separator even where the Ellipsis stands for no dim
+            kinds += ["basic"] * (ndim - consumed) or ["empty ellipsis"]
         elif isinstance(item, int):
             kinds.append("int")
         elif item is None or isinstance(item, slice):
@@ -31,8 +31,8 @@ def pytorch_dim_order(index, ndim, result_ndim=0):
             kinds.append("array")
     if "array" not in kinds or "int" not in kinds:
         return None
-    advanced = [i for i, kind in enumerate(kinds) if kind != "basic"]
-    arrays = [i for i, kind in enumerate(k for k in kinds if k != "int") if kind == "array"]
+    advanced = [i for i, kind in enumerate(kinds) if kind in ("int", "array")]
+    arrays = [i for i, kind in enumerate(k for k in kinds if k in ("basic", "array")) if kind == "array"]
     if advanced[-1] - advanced[0] == len(advanced) - 1 or arrays[-1] - arrays[0] != len(arrays) - 1:
         return None  # NumPy keeps them in place, or PyTorch too puts them first
     before = kinds[:kinds.index("array")].count("basic")  # PyTorch puts the array dims after these
@@ -91,7 +91,7 @@ class CopySlices(Function):
         if ctx.needs_input_grad[0]:
             grad_base = SetItem.apply(flat, flat.new_zeros(()), (ctx.positions,)).reshape(shape)
         if ctx.needs_input_grad[1]:
-            grad_value = flat[ctx.positions]
+            grad_value = Getitem.apply(flat, (ctx.positions,))
         return grad_base, grad_value, None
 
 
@@ -109,7 +109,7 @@ class IndexAdd(Function):
             # an embedding lookup table[ids]: sum the rows of grad by id (negative ids count from the end)
             ids = index[0].reshape(-1)
             ids = backend.where(ids < 0, ids + shape[0], ids)
-            return backend.embedding_backward(ids, grad.array.reshape(-1, shape[1]), shape[0])
+            return backend.embedding_backward(ids, grad.array.reshape(ids.shape[0], shape[1]), shape[0])
         out = backend.full(shape, 0, grad.dtype)
         backend.index_add(out, index, grad.array)
         return out
@@ -137,7 +137,8 @@ class SetItem(Function):
             grad_x = SetItem.apply(grad_output, grad_output.new_zeros(()), ctx.index)
         if ctx.needs_input_grad[1]:
             from .elementwise import unbroadcast
-            grad_value = unbroadcast(grad_output[ctx.index], value_shape)
+            getitem = BasicGetitem if is_basic(ctx.index) else Getitem  # NumPy's order, as forward wrote it
+            grad_value = unbroadcast(getitem.apply(grad_output, ctx.index), value_shape)
         return grad_x, grad_value, None
 
 

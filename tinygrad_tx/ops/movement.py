@@ -45,6 +45,22 @@ class Expand(Function):
         return unbroadcast(grad_output, shape), None
 
 
+class CheckUnchanged(Function):
+    """The same tensor, whose backward checks that it was not edited in place since. A composite method (var,
+    logsumexp) whose PyTorch counterpart is one op that saves its input or output raises where PyTorch does."""
+    returns_view = True
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.array
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        ctx.saved_tensors
+        return grad_output
+
+
 class Copy(Function):
     """A fresh C-contiguous copy (clone, contiguous)."""
     @staticmethod

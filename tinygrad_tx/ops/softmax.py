@@ -14,7 +14,7 @@ class Softmax(FusedFunction):
         ctx.dim, ctx.kernels = dim, _row_kernels(backend, x, dim)
         if ctx.kernels is not None:
             return ctx.kernels.softmax_forward(x.array, log=False)
-        if x.shape[dim] == 0:  # nothing to normalize: an empty result (the max below has no identity)
+        if x.ndim and x.shape[dim] == 0:  # nothing to normalize: an empty result (the max below has no identity)
             return backend.copy(x.array)
         exps = backend.exp(x.array - backend.max(x.array, dim, True))
         return exps / backend.sum(exps, dim, True)
@@ -47,7 +47,7 @@ class LogSoftmax(FusedFunction):
         ctx.dim, ctx.backend, ctx.kernels = dim, backend, _row_kernels(backend, x, dim)
         if ctx.kernels is not None:
             return ctx.kernels.softmax_forward(x.array, log=True)
-        if x.shape[dim] == 0:
+        if x.ndim and x.shape[dim] == 0:
             return backend.copy(x.array)
         shifted = x.array - backend.max(x.array, dim, True)
         return shifted - backend.log(backend.sum(backend.exp(shifted), dim, True))
