@@ -9,6 +9,7 @@ from .tensor import Tensor, cat, stack, where
 from . import nn, optim  # noqa: E402  (they build on the names above)
 from . import amp, cuda  # noqa: E402  (cuda imports CuPy only when a function needs it)
 from .amp import autocast  # noqa: E402
+from .saving import load, save  # noqa: E402  (save and load store Parameters)
 
 bool = bool_  # PyTorch spells it tinygrad_tx.bool
 half, float, double, long, int = float16, float32, float64, int64, int32

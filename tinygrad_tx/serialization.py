@@ -40,12 +40,24 @@ def open_for_atomic_write(path, mode="wb"):
 
 def save_safetensors(tensors, path, metadata=None):
     """Write {name: Tensor} to path atomically."""
+    header, arrays = _encode(tensors, metadata, path)  # refuses bad input before the file exists
+    with open_for_atomic_write(os.fspath(path)) as f:
+        _write(f, header, arrays)
+
+
+def write_safetensors(tensors, f, metadata=None, name="<file>"):
+    """Write {name: Tensor} to an open binary file, e.g. a member of a zip archive (name is for messages)."""
+    _write(f, *_encode(tensors, metadata, name))
+
+
+def _encode(tensors, metadata, where):
+    """-> (the padded JSON header as bytes, the arrays to write after it in order)."""
     header, arrays, offset = {}, [], 0
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     for name, tensor in tensors.items():
         if name == "__metadata__" or tensor.dtype.name not in _CODE_OF_DTYPE:
-            raise ValueError(f"save_safetensors: cannot write {name!r} of dtype {tensor.dtype.name} to {path}")
+            raise ValueError(f"save_safetensors: cannot write {name!r} of dtype {tensor.dtype.name} to {where}")
         code = _CODE_OF_DTYPE[tensor.dtype.name]
         # C order and the file's byte order; ascontiguousarray would turn a 0-d tensor into shape (1,)
         array = tensor.detach().numpy().astype(_FILE_LAYOUT[code], order="C", copy=False)
@@ -54,11 +66,14 @@ def save_safetensors(tensors, path, metadata=None):
         offset += array.nbytes
     encoded = json.dumps(header, separators=(",", ":")).encode()
     encoded += b" " * (-len(encoded) % 8)  # the format aligns the data to 8 bytes
-    with open_for_atomic_write(os.fspath(path)) as f:
-        f.write(struct.pack("<Q", len(encoded)))
-        f.write(encoded)
-        for array in arrays:
-            f.write(array.data)  # the array's own buffer: no second copy of the weights in memory
+    return encoded, arrays
+
+
+def _write(f, header, arrays):
+    f.write(struct.pack("<Q", len(header)))
+    f.write(header)
+    for array in arrays:
+        f.write(array.data)  # the array's own buffer: no second copy of the weights in memory
 
 
 def load_safetensors(path, device="cpu"):
@@ -74,6 +89,25 @@ def load_safetensors(path, device="cpu"):
     _validate_header(header, file_size - data_start, path)
     header.pop("__metadata__", None)
     return {name: Tensor(_map_tensor(path, data_start, entry), device=device) for name, entry in header.items()}
+
+
+def read_safetensors(f, size, name, device="cpu"):
+    """Read {name: Tensor} from an open binary file whose next `size` bytes are a safetensors file.
+
+    For files that cannot be memory-mapped (a member of a zip archive, a BytesIO): the header is
+    checked as load_safetensors checks it, then the tensors are read front to back, without seeking.
+    """
+    header, data_start = _read_header(f, size, name)
+    _validate_header(header, size - data_start, name)
+    header.pop("__metadata__", None)
+    tensors = {}
+    for key, entry in sorted(header.items(), key=lambda item: item[1]["data_offsets"]):  # the validated tiling
+        begin, end = entry["data_offsets"]
+        data = bytearray(end - begin)  # one tensor's bytes at a time: loading needs about the data's size
+        _require(f.readinto(data) == len(data), name, "ends inside its data (is the file truncated?)", key)
+        array = np.frombuffer(data, dtype=_FILE_LAYOUT[entry["dtype"]]).reshape(entry["shape"])
+        tensors[key] = Tensor(_widened(array, entry["dtype"]), device=device)
+    return {key: tensors[key] for key in header}  # in the header's order, as load_safetensors
 
 
 def _read_header(f, file_size, path):
@@ -157,6 +191,11 @@ def _map_tensor(path, data_start, entry):
         array = np.empty(shape, layout)
     else:
         array = np.memmap(path, dtype=layout, mode="r", offset=data_start + entry["data_offsets"][0], shape=shape)
-    if entry["dtype"] == "BF16":
+    return _widened(array, entry["dtype"])
+
+
+def _widened(array, code):
+    """The file's array as the engine holds it: BF16 becomes float32, the rest is as stored."""
+    if code == "BF16":
         return (array.astype(np.uint32) << 16).view(np.float32)  # bf16's bits are the top half of a float32's
     return array

@@ -4,6 +4,7 @@ A tensor holds `array` (a NumPy or CuPy array, reached only through its backend)
 and, when it was computed from tensors that require grad, `grad_fn`: the Function
 node that made it. Every method below either reads the array or calls a Function.
 """
+import copy
 import warnings
 import weakref
 from collections import namedtuple
@@ -278,6 +279,34 @@ class Tensor:
             accumulator = AccumulateGrad(self)
             self._accumulator = weakref.ref(accumulator)
         return accumulator
+
+    # --- pickling and copying ------------------------------------------------------------------------------------
+    def __reduce_ex__(self, protocol):
+        """pickle keeps the class (a Parameter stays one), values, dtype, device and requires_grad; as in
+        PyTorch, not .grad or the graph: an unpickled tensor is a leaf. Tensors sharing one array (x and
+        x.detach()) share it again after unpickling, with their version counter."""
+        return _rebuild_tensor, (type(self), self.backend.to_numpy(self.array), self.device, self.requires_grad,
+                                 self._version)
+
+    def __deepcopy__(self, memo):
+        """copy.deepcopy, as PyTorch: new memory with the same values, device and requires_grad, and a deep
+        copy of .grad. Through the memo, an object reached twice is copied once (tied weights stay tied)
+        and tensors sharing one array share its copy. A view is copied as a tensor of its own."""
+        if not self.is_leaf:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                               f"protocol at the moment; this one was made by {self.grad_fn.name} "
+                               "(deepcopy x.detach() to copy its values)")
+        array = memo.get(id(self.array))
+        if array is None:
+            array = memo[id(self.array)] = self.backend.copy(self.array)
+            memo.setdefault(id(memo), []).append(self.array)  # as copy._keep_alive: the id stays this array's
+        copied = type(self).__new__(type(self))
+        copied._init(array, self.device, self.backend)
+        copied._version = copy.deepcopy(self._version, memo)
+        copied._requires_grad = self._requires_grad
+        memo[id(self)] = copied
+        copied.grad = copy.deepcopy(self.grad, memo)
+        return copied
 
     # --- creating tensors like this one --------------------------------------------------------------------------
     def new_zeros(self, shape, dtype=None):
@@ -1000,6 +1029,16 @@ def _array_string(values):
     if ", dtype=" in inner:
         inner = inner[:inner.rindex(", dtype=")]
     return inner.replace("\n      ", "\n       ")
+
+
+def _rebuild_tensor(cls, array, device, requires_grad, version):
+    """pickle's constructor for a Tensor (see Tensor.__reduce_ex__)."""
+    tensor = cls.__new__(cls)
+    backend = get_backend(device)
+    tensor._init(backend.asarray(array), device, backend)
+    tensor._version = version
+    tensor._requires_grad = requires_grad
+    return tensor
 
 
 # --- helpers shared by the methods above --------------------------------------------------------------------------------------

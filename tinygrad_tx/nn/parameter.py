@@ -11,3 +11,8 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
+
+    def __deepcopy__(self, memo):
+        """As PyTorch: a Parameter of copied values with the same requires_grad, without .grad."""
+        copied = memo[id(self)] = type(self)(self.detach().clone(), self.requires_grad)
+        return copied
