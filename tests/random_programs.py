@@ -3,16 +3,21 @@
 A program is a few lines of Python written against three names: `t` (the tensor library), `F`
 (its functional module) and `D` (the program's constant arrays). The same source runs on both
 libraries; the two runs must agree on every value, every flag that autograd reads
-(requires_grad, is_leaf), every gradient, and on whether and where an error is raised.
+(requires_grad, is_leaf), every gradient, and on whether an error is raised.
 
     a = t.tensor(D[0], requires_grad=True)
     v1 = F.linear(a, a)
     v2 = v1.softmax(-1)
-    v2.mul_(a[0])                         # in place, on the output of a fused op
-    loss = (v2 * t.tensor(D[1])).sum()
+    v3 = v2[:, [0, 2]] * a[0, 1]
+    v2.mul_(a.sum())                      # in place, on the output of a fused op that saved it
+    refused = raises(lambda: t.autograd.grad((v2 * t.tensor(D[1])).sum() + ..., [a], retain_graph=True))
+    loss = (v3 * t.tensor(D[2])).sum()    # the outputs whose backward torch accepts
     gs = t.autograd.grad(loss, [a], create_graph=True, allow_unused=True)
-    s = weighted(gs, [t.tensor(D[2])])
+    s = weighted(gs, [t.tensor(D[3])])
     gs2 = grad_or_none(s, [a])
+
+Most values enter the loss; first-order programs also retain and compare the gradients of
+intermediates, so an error in one op's backward is seen where it happens.
 
 `generate(seed)` writes a program with `random.Random(seed)`, so the seed alone reproduces it.
 It runs each candidate line on torch as it writes it and keeps the line only if torch accepts
@@ -22,20 +27,18 @@ last line is written; `check(seed)` then runs the source on tinygrad_tx and comp
 
 Lines are drawn from a catalog covering the engine's ops: elementwise math, reductions, softmax,
 layer_norm, linear, matmul, cross_entropy, attention, movement, cat/stack/split, gather, tril,
-every indexing form, in-place edits (of intermediates, of op outputs, of leaves under no_grad,
-through views of tensors that do not require grad), no_grad regions and detach. The catalog does
-not write what docs/autograd.md lists as deliberate differences from PyTorch: negative slice steps,
-and in-place edits of a view of a tensor in the graph (or of a tensor whose views are in the
-graph), which tinygrad_tx refuses.
+every indexing form, in-place edits (of intermediates, of op outputs, of views, of leaves under
+no_grad, through views of tensors that do not require grad), no_grad regions and detach. It does
+not write what docs/autograd.md lists as deliberate differences from PyTorch: negative slice
+steps, out-of-range indices into a dimension of size 0, and in second-order programs in-place
+edits of gelu's input after the op.
 
     python tests/random_programs.py 17              # print program 17 and how the two runs compare
     python tests/random_programs.py --second 17     # the same for second-order program 17
-    python tests/random_programs.py --shrink 17     # drop lines while the program still fails the same way
+    python tests/random_programs.py --shrink 17     # cut it down while it still fails the same way
 """
 import argparse
 import random
-import sys
-import traceback
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -50,9 +53,6 @@ RTOL, ATOL = 1e-7, 1e-9
 BOUND = 1e3          # a kept value's largest magnitude: keeps products and exponentials well-conditioned
 MAX_NUMEL = 256      # a kept value's largest size: expand, cat and stack cannot grow a program's cost
 GAP = 1e-5           # the smallest distance to a kink or between the two largest values of a max
-# docs/autograd.md lists in-place edits of a view of a tensor in the graph (or of a tensor whose views are in
-# the graph) as refused by tinygrad_tx where PyTorch rewrites the graph; True writes such edits too
-EDITS_OF_VIEWS_IN_THE_GRAPH = False
 
 
 # --- running a program ------------------------------------------------------------------------------------------------
@@ -178,8 +178,7 @@ def compare_runs(ours, theirs, lines):
         if isinstance(theirs_value, torch.Tensor):
             # s is made of gradients: whether torch's requires grad depends on how each backward is written
             # (relu's reads its output, so torch's gradient of relu "requires grad" with a zero derivative)
-            _compare_tensor(name, ours_value, theirs_value, name in retained or name in "abc", problems,
-                            compare_flags=name != "s")
+            _compare_tensor(name, ours_value, theirs_value, name in retained, problems, compare_flags=name != "s")
         elif name.startswith("gs"):
             _compare_gradients(name, ours_value, theirs_value, problems)
         elif isinstance(theirs_value, bool) and ours_value != theirs_value:
@@ -196,7 +195,8 @@ def autograd_flags(x):
         return None
 
 
-def _compare_tensor(name, ours, theirs, check_grad, problems, compare_flags=True):
+def _compare_tensor(name, ours, theirs, retained, problems, compare_flags=True):
+    """Value and dtype; requires_grad and is_leaf; .grad of leaves and of retained tensors."""
     if not isinstance(ours, tg.Tensor):
         problems.append(f"{name}: tinygrad_tx has {type(ours).__name__}, torch a tensor")
         return
@@ -213,7 +213,8 @@ def _compare_tensor(name, ours, theirs, check_grad, problems, compare_flags=True
         problems.append(f"{name}.requires_grad: {ours.requires_grad}, torch {flags[0]}")
     elif ours.is_leaf != flags[1]:
         problems.append(f"{name}.is_leaf: {ours.is_leaf}, torch {flags[1]}")
-    if check_grad and flags[0]:
+    requires_grad, is_leaf = flags
+    if requires_grad and (is_leaf or retained):
         _compare_gradient(ours.grad, theirs.grad, f"{name}.grad", problems)
 
 
@@ -257,10 +258,9 @@ class Unfit(Exception):
 @dataclass
 class Value:
     """What the generator knows about a name besides the tensor itself."""
-    view_of: str = None        # the name whose memory this value is a view of (tinygrad_tx's or torch's sense)
-    has_views: bool = False    # a view of it was taken while it required grad
-    no_grad_view: bool = False  # a view taken under no_grad
-    fixed: bool = False        # never written in place (an alias such as contiguous() may be the same object)
+    view_of: str = None        # the name whose memory this value is a view of
+    fixed: bool = False        # its memory is never written in place (through it or any view of the same memory)
+    piece: bool = False        # one of several views from one split: torch refuses to edit those with grad
     hidden: bool = False       # never used again
 
 
@@ -269,12 +269,12 @@ class Step:
     line: str
     defines: tuple = ()     # names the line binds
     edits: str = None       # the name it writes in place
-    views: tuple = ()       # names it reads through a view (x.mT @ y): an edit of them would be refused
     view_of: str = None     # the name its results are views of
     maybe_view_of: str = None  # the name its results are views of if torch makes them views (x[t.tensor(1)])
     may_raise: bool = False  # torch may refuse it (an error both libraries must raise); the program ends there
     no_grad: bool = False
-    fixed: bool = False
+    fixed: bool = False     # its results' memory is never written in place
+    pins: tuple = ()        # names whose memory is never written in place from now on
 
 
 class Generator:
@@ -432,55 +432,48 @@ class Generator:
         return bool(torch.isfinite(values).all()) and (values.numel() == 0 or float(values.abs().max()) <= BOUND)
 
     def record(self, step):
-        grad_on = not step.no_grad
-        viewed = list(step.views)
         for name in step.defines:
             x = self.names[name]
-            value = Value(fixed=step.fixed)
+            value = Value(fixed=step.fixed, piece=len(step.defines) > 1 and step.view_of is not None)
             if isinstance(x, torch.Tensor) and x._is_view() and step.maybe_view_of:
                 value.view_of = step.maybe_view_of
             elif step.view_of is not None:
                 value.view_of = step.view_of
             elif isinstance(x, torch.Tensor) and x._is_view():
                 value.fixed = True  # a view of something the generator does not track: leave it alone
-            if value.view_of is not None:
-                value.no_grad_view = step.no_grad
-                viewed.append(value.view_of)
             self.values[name] = value
-        for name in viewed:
-            if grad_on and self.tensor(name).requires_grad:
-                self.values[name].has_views = True
+        for name in step.pins:
+            for alias in self.chain(name):
+                self.values[alias].fixed = True
 
     # --- which tensors can be written in place -------------------------------------------------------------------------
-    def root(self, name):
-        while self.values[name].view_of is not None and self.values[name].view_of in self.values:
-            name = self.values[name].view_of
-        return name
+    def chain(self, name):
+        """The name, the name it is a view of, and so on to the tensor that owns the memory."""
+        names = [name]
+        while self.values[names[-1]].view_of in self.values:
+            names.append(self.values[names[-1]].view_of)
+        return names
 
     def writable(self, name):
-        """Torch can write it in place: its memory has no overlap (expand) and it is not frozen."""
+        """Torch can write it in place (no element of an expanded tensor twice) and nothing pins its memory."""
         x = self.tensor(name)
-        if self.values[name].fixed or not isinstance(x, torch.Tensor) or x.dtype != torch.float64:
+        if not isinstance(x, torch.Tensor) or x.dtype != torch.float64:
+            return False
+        if any(self.values[alias].fixed for alias in self.chain(name)):
             return False
         return not any(stride == 0 and size > 1 for stride, size in zip(x.stride(), x.shape))
 
-    def editable(self, name, value_requires_grad):
-        """An in-place edit of name in grad mode that both libraries should accept."""
+    def editable(self, name):
+        """An in-place edit in grad mode that torch accepts: not of a leaf that requires grad or of a view of one,
+        not of a piece of a split (the refused() step writes those on purpose)."""
         if not self.writable(name):
             return False
-        x = self.tensor(name)
-        if x.is_leaf and x.requires_grad:
+        chain = self.chain(name)
+        if any(self.values[alias].piece for alias in chain):
             return False
-        if not (x.requires_grad or value_requires_grad) or EDITS_OF_VIEWS_IN_THE_GRAPH:
-            return True
-        value = self.values[name]
-        if value.has_views:
-            return False  # a deliberate difference: tinygrad_tx refuses to edit a tensor whose views are in the graph
-        if value.view_of is not None:
-            # a view of a tensor in the graph is the other deliberate difference; a view of a tensor that does not
-            # require grad (buf[0][:] = a) is fine, once, before the base is in the graph
-            return not x.requires_grad and not self.tensor(self.root(name)).requires_grad and not value.no_grad_view
-        return True
+        owner = self.tensor(chain[-1])
+        return not (owner.is_leaf and owner.requires_grad) and not (self.tensor(name).is_leaf and
+                                                                   self.tensor(name).requires_grad)
 
     def shares_memory(self, a, b):
         x, y = self.tensor(a), self.tensor(b)
@@ -499,9 +492,9 @@ class Generator:
         except Unfit:
             return None
 
-    def assign(self, expression, views=(), **options):
+    def assign(self, expression, **options):
         name = self.fresh()
-        return Step(f"{name} = {expression}", defines=(name,), views=tuple(views), **options)
+        return Step(f"{name} = {expression}", defines=(name,), **options)
 
     # elementwise ------------------------------------------------------------------------------------------------------
     def unary_expression(self, x):
@@ -550,7 +543,10 @@ class Generator:
 
     def elementwise(self):
         x = self.pick()
-        return self.assign(self.unary_expression(x))
+        expression = self.unary_expression(x)
+        # docs/autograd.md: with create_graph, gelu needs its input unedited where torch's formula may not
+        pins = (x,) if self.program.second_order and "F.gelu(" in expression else ()
+        return self.assign(expression, pins=pins)
 
     def broadcast_partner(self, x, into=False):
         """A name whose shape broadcasts with x's (into: without growing x); x itself often."""
@@ -697,8 +693,7 @@ class Generator:
             arguments.append(f"bias={bias}")
         if self.rng.random() < 0.3:
             arguments.append("eps=1e-3")
-        views = [x] if any(f"{x}[" in a for a in arguments) else []
-        return self.assign(f"F.layer_norm({', '.join(arguments)})", views=views)
+        return self.assign(f"F.layer_norm({', '.join(arguments)})")
 
     def linear(self):
         x = self.pick(lambda y: y.ndim >= 1)
@@ -707,7 +702,6 @@ class Generator:
         shape = tuple(self.tensor(x).shape)
         n_in = shape[-1]
         options = self.floats(lambda y: y.ndim == 2 and y.shape[1] == n_in)
-        views = []
         if len(shape) == 2 and shape[0] == shape[1]:
             options += [f"{x}.mT"]
         if len(shape) > 2:
@@ -715,18 +709,14 @@ class Generator:
         if not options:
             return None
         weight = self.rng.choice(options)
-        if weight != x and weight.startswith(x):
-            views.append(x)
         n_out = self.names_eval(weight).shape[0]
         bias_options = [None] + self.floats(lambda y: tuple(y.shape) == (n_out,))
         if n_in and weight.isidentifier():
             bias_options.append(f"{weight}[:, 0]")
         bias_options.append(f"{x}.reshape(-1)[:{n_out}]" if int(np.prod(shape)) >= n_out else None)
         bias = self.rng.choice(bias_options)
-        if bias is not None and "[" in bias:
-            views.append(bias.split(".")[0].split("[")[0])
         arguments = f"{x}, {weight}" + (f", {bias}" if bias is not None else "")
-        return self.assign(f"F.linear({arguments})", views=views)
+        return self.assign(f"F.linear({arguments})")
 
     def names_eval(self, expression):
         """The value of an expression on torch, to size what comes next; Unfit if torch refuses it."""
@@ -743,17 +733,16 @@ class Generator:
             return None
         shape = tuple(self.tensor(x).shape)
         options = [y for y in self.floats(lambda y: y.ndim >= 1) if matmul_shape(shape, tuple(self.tensor(y).shape))]
-        forms = [(f"{x} @ {y}", ()) for y in options] + [(f"t.matmul({x}, {y})", ()) for y in options[:1]]
+        forms = [f"{x} @ {y}" for y in options] + [f"t.matmul({x}, {y})" for y in options[:1]]
         if len(shape) >= 2:
-            forms += [(f"{x} @ {x}.mT", (x,)), (f"{x}.mT @ {x}", (x,)), (f"{x}.transpose(-1, -2) @ {x}", (x,))]
+            forms += [f"{x} @ {x}.mT", f"{x}.mT @ {x}", f"{x}.transpose(-1, -2) @ {x}"]
         if len(shape) == 2:
-            forms += [(f"t.matmul({x}, {x}.T)", (x,))]
+            forms += [f"t.matmul({x}, {x}.T)"]
             if shape[0] > 0:
-                forms += [(f"{x} @ {x}[0]", (x,))]
+                forms += [f"{x} @ {x}[0]"]
         if len(shape) == 1:
-            forms += [(f"{x} @ {x}", ())]
-        form, views = self.rng.choice(forms)
-        return self.assign(form, views=views)
+            forms += [f"{x} @ {x}"]
+        return self.assign(self.rng.choice(forms))
 
     def cross_entropy(self):
         x = self.pick(lambda y: 1 <= y.ndim <= 3 and (y.ndim == 1 or y.shape[1] > 0) and y.shape[0] > 0)
@@ -872,7 +861,7 @@ class Generator:
         if index is None:
             return None
         if self.rng.random() < 0.3:  # an index read and used at once
-            return self.assign(f"{x}[{index}] * 2", views=[x] if basic else ())
+            return self.assign(f"{x}[{index}] * 2")
         if basic:
             return self.assign(f"{x}[{index}]", view_of=x)
         return self.assign(f"{x}[{index}]", maybe_view_of=x)
@@ -921,8 +910,8 @@ class Generator:
                     [self.rng.randint(0, n - 1) for _ in range(array_length)]
                 entries = [e - n if self.rng.random() < 0.3 else e for e in entries]
                 items.append(f"t.tensor({entries!r})" if kind == "tensor" else repr(entries))
-        if use_ellipsis:
-            items.insert(self.rng.randint(0, len(items)), "...")
+        if use_ellipsis:  # anywhere when it stands for no dimension; else last, so items keep their dims
+            items.insert(self.rng.randint(0, len(items)) if consumed == ndim else len(items), "...")
         if self.rng.random() < 0.15:
             items.append("None")
         if not items:
@@ -1074,8 +1063,7 @@ class Generator:
             line = f"{x}.{op}({value})"
         if no_grad:
             return Step(f"with t.no_grad(): {line}", edits=x, no_grad=True)
-        value_requires_grad = bool(getattr(self.names_eval(value), "requires_grad", False))
-        if not self.editable(x, value_requires_grad):
+        if not self.editable(x):
             return None
         return Step(line, edits=x)
 
@@ -1087,22 +1075,21 @@ class Generator:
         if index is None:
             return None
         target = tuple(self.names_eval(f"{x}[{index}]").shape)
-        value, views = self.value_of_shape(target, x)
-        value_requires_grad = bool(getattr(self.names_eval(value), "requires_grad", False))
-        if not self.editable(x, value_requires_grad):
+        value = self.value_of_shape(target, x)
+        if not self.editable(x):
             return None
-        return Step(f"{x}[{index}] = {value}", edits=x, views=views)
+        return Step(f"{x}[{index}] = {value}", edits=x)
 
     def value_of_shape(self, shape, written):
-        """An expression of the given shape (or broadcastable to it) built from the program's tensors, and the
-        names it reads through a view. Never a view of the tensor written: the edit would then be refused."""
+        """An expression of the given shape (or broadcastable to it) built from the program's tensors; never a
+        view of the memory written (torch refuses writes whose source overlaps the destination)."""
         numel = int(np.prod(shape))
         same = self.floats(lambda y: tuple(y.shape) == tuple(shape))
         same_size = [y for y in self.floats(lambda y: y.numel() == numel and y.ndim)
                      if not self.shares_memory(y, written)]
-        options = [(str(self.number(-1, 1)), ()), (f"{self.pick()}.sum().tanh()", ())]
-        options += [(f"{y}.sigmoid()", ()) for y in same] + [(f"{y} * 2", ()) for y in same]
-        options += [(f"{y}.reshape({tuple(shape)!r})", (y,)) for y in same_size]
+        options = [str(self.number(-1, 1)), f"{self.pick()}.sum().tanh()"]
+        options += [f"{y}.sigmoid()" for y in same] + [f"{y} * 2" for y in same]
+        options += [f"{y}.reshape({tuple(shape)!r})" for y in same_size]
         return self.rng.choice(options)
 
     def buffer(self):
@@ -1128,7 +1115,7 @@ class Generator:
         if self.rng.random() < 0.3 and len(shape) >= 2:
             view = f"{name}.T[{index}]" if self.rng.random() < 0.5 else f"{name}[{index}][:]"
         target = tuple(self.names_eval(view).shape)
-        value, views = self.value_of_shape(target, name)
+        value = self.value_of_shape(target, name)
         write = self.rng.choice(["copy_", "setitem", "add_"])
         if write == "copy_":
             line = f"{view}.copy_({value})"
@@ -1136,7 +1123,7 @@ class Generator:
             line = f"{view}.add_({value})"
         else:
             line = f"{view}[{':' if target and self.rng.random() < 0.5 else '...'}] = {value}"
-        return Step(line, edits=name, views=views)
+        return Step(line, edits=name)
 
     # grad modes -------------------------------------------------------------------------------------------------------
     def no_grad(self):
@@ -1456,5 +1443,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, __file__.rsplit("/", 1)[0])
     main()

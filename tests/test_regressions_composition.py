@@ -56,8 +56,7 @@ def test_second_order_through_fused_op_with_repeated_input(expression, shape, ou
 
 # --- in-place edits of an op's input or output after the op, then backward ---------------------------------
 # Backward must raise exactly when torch's does: when the op saved the edited tensor for its backward.
-# The edit runs under no_grad (grad mode would make tinygrad_tx refuse edits of tensors with views in
-# the graph, a documented difference) and keeps the values well-conditioned.
+# The edit runs under no_grad, so it changes nothing but the values (and keeps them well-conditioned).
 EDIT_AFTER_OP = """
     a = t.tensor(D[0], requires_grad=True)
     b = t.tensor(D[1], requires_grad=True)
@@ -130,6 +129,33 @@ EDIT_IN_GRAD_MODE = """
 def test_edit_in_place_where_torch_has_no_view(expression, edit, shape, out_shape):
     assert_agrees(EDIT_IN_GRAD_MODE.format(expression=expression, edit=edit), randn(*shape), randn(*out_shape, seed=1),
                   randn(*shape, seed=2), randn(3, 2, seed=3))
+
+
+def test_edit_of_a_linear_layers_input_whose_weight_is_made_from_it():
+    # torch's linear of a non-contiguous 3-D input keeps a folded copy of it: editing the input is fine
+    assert_agrees("""
+        a = t.tensor(D[0], requires_grad=True)
+        h = a.sin()
+        x = h.mT
+        y = F.linear(x, x.reshape(-1, 4))
+        h.div_(2.0)
+        loss = (y * t.tensor(D[1])).sum()
+        loss.backward()
+    """, randn(4, 4, 3), randn(4, 3, 12, seed=1))
+
+
+def test_edit_of_the_output_of_attention_on_strided_queries():
+    # torch's CPU attention takes its math path for queries and keys split off the last dim, and that path
+    # does not keep the output: editing it is fine
+    assert_agrees("""
+        a = t.tensor(D[0], requires_grad=True)
+        b = t.tensor(D[1], requires_grad=True)
+        q, k = a.split(1, 3)
+        y = F.scaled_dot_product_attention(q, k, b, scale=0.3)
+        y.mul_(-1.5)
+        loss = (y * t.tensor(D[2])).sum()
+        loss.backward()
+    """, randn(2, 2, 3, 2), randn(2, 2, 3, 4, seed=1), randn(2, 2, 3, 4, seed=2))
 
 
 def test_retained_grad_of_a_tensor_edited_in_place_after_a_reduction():
@@ -229,6 +255,35 @@ def test_write_into_a_strided_view_of_a_detached_copy():
         loss = (base * t.tensor(D[1])).sum()
         loss.backward()
     """, randn(4), randn(4, seed=1))
+
+
+# --- results laid out as torch lays them out, so that a later view is a view in both -------------------------------
+@pytest.mark.parametrize("result", ["t.cat([x.mT, x.mT], 1)", "t.stack([x.mT, x.mT], 0)", "x.mT[:, t.tensor([0, 2])]",
+                                    "x.mT.masked_fill(t.tensor([True, False, True]), 1.0)",
+                                    "t.where(t.tensor([True, False, True]), x.mT, 0.0)", "x.mT.tril()",
+                                    "x.mT.contiguous()", "x.mT * 2.0", "x.mT.clone()"])
+@pytest.mark.parametrize("view", ["y.view(-1)", "y.flatten()", "y.reshape(-1)", "y.unsqueeze(0).flatten(0, 1)"])
+def test_write_through_a_view_of_a_fresh_result(result, view):
+    # torch makes most results contiguous (elementwise ops and clone keep their input's strides): a view of
+    # them is a view, and a write through it reaches the result; where torch cannot view, view() raises
+    assert_agrees(f"""
+        x = t.tensor(D[0])
+        y = {result}
+        v = {view}
+        v.fill_(0.5)
+    """, randn(3, 4))
+
+
+def test_gradient_through_a_write_into_a_flattened_cat():
+    assert_agrees("""
+        a = t.tensor(D[0], requires_grad=True)
+        y = t.cat([a.mT, a.mT], 1)
+        z = y.unsqueeze(0)
+        v = y.flatten()
+        v[:3] = 0.5
+        loss = (z * t.tensor(D[1])).sum()
+        loss.backward()
+    """, randn(3, 4), randn(1, 4, 6, seed=1))
 
 
 # --- a full integer index gives a 0-d view, not a copy -------------------------------------------------------------
