@@ -39,6 +39,7 @@ edits of gelu's input after the op.
 """
 import argparse
 import random
+import traceback
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -1362,7 +1363,11 @@ def problems_of(program, lines=None):
 
 def check(seed, second_order=False):
     """None if the program agrees with torch, else a report naming the seed, the differences and the program."""
-    program = generate(seed, second_order)
+    try:
+        program = generate(seed, second_order)
+    except Exception:  # noqa: BLE001 (a fault of the generator: reported with its seed, the other seeds still run)
+        kind = "second-order" if second_order else "first-order"
+        return f"{kind} program {seed}: the generator failed\n{traceback.format_exc()}"
     if program.skipped:
         return None
     problems = problems_of(program)
@@ -1371,9 +1376,9 @@ def check(seed, second_order=False):
     return report(program, problems)
 
 
-def report(program, problems, lines=None):
+def report(program, problems):
     kind = "second-order" if program.second_order else "first-order"
-    listing = "\n".join(f"    {i:2d}  {line}" for i, line in enumerate(lines or program.lines))
+    listing = "\n".join(f"    {i:2d}  {line}" for i, line in enumerate(program.lines))
     return f"{kind} program {program.seed}: " + "; ".join(problems[:4]) + \
         (f" (+{len(problems) - 4} more)" if len(problems) > 4 else "") + f"\n{listing}"
 
