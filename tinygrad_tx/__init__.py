@@ -5,11 +5,13 @@ from .creation import (arange, empty, empty_like, full, full_like, one_hot, ones
                        randint, randint_like, randn, randn_like, tensor, zeros, zeros_like)
 from .dtype import bool_, float16, float32, float64, int32, int64
 from .random import get_rng_state, initial_seed, manual_seed, set_rng_state
+from .generator import Generator
 from .tensor import Tensor, cat, stack, where
 from . import nn, optim  # noqa: E402  (they build on the names above)
 from . import amp, cuda  # noqa: E402  (cuda imports CuPy only when a function needs it)
 from .amp import autocast  # noqa: E402
 from .saving import load, save  # noqa: E402  (save and load store Parameters)
+from . import utils  # noqa: E402  (utils.data; utils.tensorboard loads only when imported)
 
 bool = bool_  # PyTorch spells it tinygrad_tx.bool
 half, float, double, long, int = float16, float32, float64, int64, int32
