@@ -228,3 +228,171 @@ def test_repr():
     assert repr(tg.tensor([1.0], dtype=tg.float64)) == "tensor([1.], dtype=tinygrad_tx.float64)"
     assert "requires_grad=True" in repr(tg.tensor([1.0], requires_grad=True))
     assert "grad_fn=<Mul>" in repr(tg.tensor([1.0], requires_grad=True) * 2)
+
+
+# --- linspace, eye, randperm ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("start, end, steps, dtype", [
+    (0, 1, 5, None), (-2.5, 7, 11, None), (3, -1, 4, None), (0, 1, 1, None), (0, 1, 0, None), (2, 3, 3, "int64"),
+    (-1, 7, 5, "int64"), (0, 1, 6, "float64"), (-3, 0, 3, "int32"),
+], ids=str)
+def test_linspace(start, end, steps, dtype):
+    ours = tg.linspace(start, end, steps, dtype=dtype and getattr(tg, dtype))
+    theirs = torch.linspace(start, end, steps, dtype=dtype and getattr(torch, dtype))
+    _same_kind(ours, theirs)
+    with pytest.raises(RuntimeError, match="linspace"):
+        tg.linspace(0, 1, -1)
+
+
+@pytest.mark.parametrize("args", [(3,), (2, 4), (4, 2), (0,), (0, 3)], ids=str)
+def test_eye(args):
+    _same_kind(tg.eye(*args), torch.eye(*args))
+    _same_kind(tg.eye(*args, dtype=tg.int64), torch.eye(*args, dtype=torch.int64))
+
+
+def test_randperm():
+    tg.manual_seed(0)
+    p = tg.randperm(10)
+    assert p.dtype is tg.int64 and sorted(p.tolist()) == list(range(10))
+    tg.manual_seed(0)
+    assert tg.randperm(10).tolist() == p.tolist()  # manual_seed repeats it
+    assert tg.randperm(0).shape == (0,)
+    assert tg.randperm(4, dtype=tg.int32).dtype is tg.int32
+
+
+# --- from_numpy, as_tensor, is_tensor -------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int32, np.int64, np.bool_])
+def test_from_numpy_shares_memory(dtype):
+    array = np.zeros((2, 3), dtype=dtype)
+    ours, theirs = tg.from_numpy(array), torch.from_numpy(array.copy())
+    _same_kind(ours, theirs)
+    array[0, 1] = 1
+    assert ours[0, 1].item() == 1  # a write to the array shows in the tensor...
+    ours[1, 2] = 1
+    assert array[1, 2] == 1  # ...and a write to the tensor in the array
+
+
+def test_from_numpy_refuses_what_it_cannot_share():
+    with pytest.raises(TypeError, match="from_numpy: expected a NumPy ndarray, got list"):
+        tg.from_numpy([1, 2])
+    with pytest.raises(TypeError, match="from_numpy: cannot share an array of dtype uint16"):
+        tg.from_numpy(np.zeros(3, np.uint16))
+
+
+def test_as_tensor():
+    t = tg.tensor([1.0, 2.0])
+    assert tg.as_tensor(t) is t  # nothing to change: the tensor itself, as PyTorch
+    assert tg.as_tensor(t, dtype=tg.float64).dtype is tg.float64
+    array = np.zeros(3)
+    shared = tg.as_tensor(array)
+    array[0] = 5
+    assert shared.tolist() == [5.0, 0.0, 0.0] and shared.dtype is tg.float64
+    copied = tg.as_tensor(array, dtype=tg.float32)
+    array[1] = 7
+    assert copied.tolist() == [5.0, 0.0, 0.0]
+    for data in ([1, 2.0], 3, [[True]], np.zeros(2, np.int32)):
+        _same_kind(tg.as_tensor(data), torch.as_tensor(data))
+    assert tg.is_tensor(t) and not tg.is_tensor(array) and not tg.is_tensor(3)
+
+
+# --- finfo, iinfo, the default dtype ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["float16", "float32", "float64"])
+def test_finfo(name):
+    ours, theirs = tg.finfo(getattr(tg, name)), torch.finfo(getattr(torch, name))
+    for field in ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution", "dtype"):
+        assert getattr(ours, field) == getattr(theirs, field), field
+    assert repr(ours) == repr(theirs)
+
+
+@pytest.mark.parametrize("name", ["int32", "int64"])
+def test_iinfo(name):
+    ours, theirs = tg.iinfo(getattr(tg, name)), torch.iinfo(getattr(torch, name))
+    for field in ("bits", "max", "min", "dtype"):
+        assert getattr(ours, field) == getattr(theirs, field), field
+
+
+def test_finfo_iinfo_refuse_the_other_kind():
+    assert tg.finfo().dtype == "float32"
+    with pytest.raises(TypeError, match="finfo"):
+        tg.finfo(tg.int64)
+    with pytest.raises(TypeError, match="iinfo"):
+        tg.iinfo(tg.float32)
+    with pytest.raises(TypeError, match="iinfo"):
+        tg.iinfo(tg.bool)
+
+
+@pytest.fixture
+def float64_default():
+    tg.set_default_dtype(tg.float64)
+    torch.set_default_dtype(torch.float64)
+    yield
+    tg.set_default_dtype(tg.float32)
+    torch.set_default_dtype(torch.float32)
+
+
+def test_set_default_dtype(float64_default):
+    assert tg.get_default_dtype() is tg.float64
+    makers = [lambda t: t.tensor(1.5), lambda t: t.tensor([1, 2.5]), lambda t: t.zeros(2), lambda t: t.ones(2, 3),
+              lambda t: t.full((2,), 1.5), lambda t: t.empty(2), lambda t: t.randn(2), lambda t: t.rand(2),
+              lambda t: t.arange(0, 1, 0.5), lambda t: t.linspace(0, 1, 3), lambda t: t.eye(2),
+              lambda t: t.tensor([1, 2]) * 2.5, lambda t: t.tensor([1, 2]) / 2, lambda t: t.tensor([1, 2]).exp(),
+              lambda t: t.where(t.tensor([True]), 1.0, 0.0), lambda t: t.tensor([1, 2]).float(),
+              lambda t: t.tensor(np.float32(1.0)), lambda t: t.zeros_like(t.zeros(2, dtype=t.int64), dtype=float)]
+    for i, make in enumerate(makers):
+        ours, theirs = make(tg), make(torch)
+        assert _name(ours.dtype) == _name(theirs.dtype), i
+    assert tg.nn.Linear(2, 2).weight.dtype is tg.float64
+    assert repr(tg.tensor([1.5])) == "tensor([1.5])"  # the default dtype goes unnamed, as in PyTorch
+    assert "dtype=tinygrad_tx.float32" in repr(tg.tensor([1.5], dtype=tg.float32))
+    assert tg.finfo().dtype == "float64"
+
+
+def test_set_default_dtype_refuses_integers():
+    with pytest.raises(TypeError, match="set_default_dtype"):
+        tg.set_default_dtype(tg.int64)
+    assert tg.get_default_dtype() is tg.float32
+
+
+# --- Size, and the small conveniences of a tensor ---------------------------------------------------------------------
+def test_size():
+    x = tg.zeros(2, 3, 4)
+    assert isinstance(x.shape, tg.Size) and isinstance(x.size(), tg.Size) and isinstance(x.shape, tuple)
+    assert x.shape == (2, 3, 4) and x.size() == torch.Size([2, 3, 4]) and x.size(-1) == 4
+    assert repr(x.shape) == str(x.shape) == "tinygrad_tx.Size([2, 3, 4])"
+    assert repr(tg.tensor(1.0).shape) == "tinygrad_tx.Size([])"
+    assert x.shape.numel() == 24 and tg.Size([]).numel() == 1 and tg.zeros(0, 3).shape.numel() == 0
+    assert isinstance(x.shape[1:], tg.Size) and x.shape[1:] == (3, 4) and x.shape[0] == 2
+    assert isinstance(x.shape + (5,), tg.Size) and (1,) + x.shape == (1, 2, 3, 4)
+    assert isinstance((1,) + x.shape, tg.Size)
+    batch, *rest = x.shape
+    assert batch == 2 and rest == [3, 4]
+    assert tg.zeros(x.shape).shape == x.shape and x.reshape(x.shape[0], -1).shape == (2, 12)
+    import pickle
+    assert pickle.loads(pickle.dumps(x.shape)) == x.shape and type(pickle.loads(pickle.dumps(x.shape))) is tg.Size
+    assert tg.numel(x) == 24
+
+
+def test_format():
+    loss = tg.tensor(1.23456, requires_grad=True) * 2
+    assert f"{loss:.4f}" == f"{torch.tensor(1.23456) * 2:.4f}" == "2.4691"
+    assert f"{tg.tensor(3)}" == f"{torch.tensor(3)}" == "3"
+    assert f"{tg.tensor([1.5])}" == str(tg.tensor([1.5]))
+    assert "{:>8.2f}".format(tg.tensor(2.5)) == "    2.50"
+    with pytest.raises(TypeError):
+        f"{torch.tensor([1.5]):.2f}"
+    with pytest.raises(TypeError):
+        f"{tg.tensor([1.5]):.2f}"
+
+
+def test_type_new_empty_is_floating_point():
+    x = tg.zeros(2)
+    assert x.type() == "tinygrad_tx.FloatTensor" and tg.tensor([1]).type() == "tinygrad_tx.LongTensor"
+    assert tg.tensor([True]).type() == "tinygrad_tx.BoolTensor" and x.double().type() == "tinygrad_tx.DoubleTensor"
+    assert x.type(tg.float64).dtype is tg.float64 and x.type("tinygrad_tx.IntTensor").dtype is tg.int32
+    assert x.type("float16").dtype is tg.float16
+    with pytest.raises(ValueError, match="type: unknown tensor type"):
+        x.type("tinygrad_tx.ComplexTensor")
+    for size in ((3,), (2, 3)):
+        empty = x.new_empty(*size)
+        assert empty.shape == size and empty.dtype is tg.float32
+    assert x.new_empty((2,), dtype=tg.int64).dtype is tg.int64
+    assert x.is_floating_point() and not tg.tensor([1]).is_floating_point()

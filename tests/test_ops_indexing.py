@@ -315,3 +315,59 @@ def test_embedding_1d_and_0d_indices():
 def test_embedding_gradcheck():
     ids = tg.tensor([[0, 2], [2, 2]])
     gradcheck(lambda w: F.embedding(ids, w) ** 2, randn(4, 3))
+
+
+# --- index_select, masked_select, nonzero ------------------------------------------------------------------------------
+@pytest.mark.parametrize("dim, index", [(0, [2, 0, 2]), (1, [3]), (-1, [1, 1, 0]), (1, []), (0, 1)], ids=str)
+def test_index_select(dim, index, device):
+    compare(lambda lib, x, i: x.index_select(dim, i) * 2, randn(3, 4), np.array(index, dtype=np.int64),
+            device=device)
+    compare(lambda lib, x, i: lib.t.index_select(x, dim, i.int()), randn(3, 4), np.array(index, dtype=np.int64),
+            device=device)
+
+
+def test_index_select_edge_cases():
+    compare(lambda lib, x, i: x.index_select(0, i), np.array(5.0), np.array([0]))  # 0-d input stays 0-d
+    compare(lambda lib, x, i: x.index_select(0, i), np.array(5.0), np.array(0))
+    compare(lambda lib, x, i: x.index_select(1, i), np.zeros((0, 3)), np.array([2, 0]))
+    gradcheck(lambda x: x.index_select(1, tg.tensor([0, 2, 0])), randn(2, 3))
+    x = tg.zeros(3, 4)
+    with pytest.raises(IndexError, match="index_select: index out of range"):
+        x.index_select(0, tg.tensor([3]))
+    with pytest.raises(IndexError, match="index_select: index out of range"):
+        x.index_select(0, tg.tensor([-1]))
+    with pytest.raises(IndexError, match="index_select: index must be"):
+        x.index_select(0, tg.tensor([[1]]))
+    with pytest.raises(IndexError, match="index_select: index must be"):
+        x.index_select(0, tg.tensor([1.0]))
+    with pytest.raises(IndexError, match="index_select"):
+        tg.tensor(5.0).index_select(0, tg.tensor([0, 0]))
+
+
+@pytest.mark.parametrize("mask_shape", [(3, 4), (4,), (3, 1), ()], ids=str)
+def test_masked_select(mask_shape):
+    mask = rng(4).random(mask_shape) > 0.4
+    compare(lambda lib, x, m: x.masked_select(m) * 2, randn(3, 4), mask)
+    compare(lambda lib, x, m: lib.t.masked_select(x, m), randn(3, 4), mask)
+
+
+def test_masked_select_edge_cases():
+    compare(lambda lib, x, m: x.masked_select(m), randn(4), np.array([[True, False, True, True], [False] * 4]))
+    compare(lambda lib, x, m: x.masked_select(m), np.zeros((0, 2)), np.array([True, False]))
+    compare(lambda lib, x, m: x.masked_select(m), np.array(2.0), np.array(True))
+    with pytest.raises(RuntimeError, match="masked_select: expected a bool mask"):
+        tg.zeros(3).masked_select(tg.tensor([1, 0, 1]))
+    with pytest.raises(RuntimeError, match="masked_select"):
+        tg.zeros(3).masked_select(tg.tensor([True, False]))
+
+
+@pytest.mark.parametrize("array", [
+    np.array([[0.0, 1.5, 0.0], [2.0, 0.0, -1.0]]), np.array([0, 3, 0, 4]), np.array([[True, False], [True, True]]),
+    np.array(2.0), np.array(0.0), np.zeros((0, 3)), np.zeros((2, 3)), np.arange(24).reshape(2, 3, 4) % 5,
+], ids=lambda a: f"{a.dtype}{a.shape}")
+def test_nonzero(array):
+    compare(lambda lib, x: x.nonzero(), array, grad=False)
+    compare(lambda lib, x: x.nonzero(as_tuple=True), array, grad=False)
+    compare(lambda lib, x: lib.t.nonzero(x), array, grad=False)
+    if array.dtype == np.bool_:
+        compare(lambda lib, x: lib.t.where(x), array, grad=False)

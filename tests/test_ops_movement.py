@@ -156,3 +156,85 @@ def test_views_share_memory_with_their_base():
         "triu", "squeeze"])
 def test_movement_gradcheck(fn):
     gradcheck(fn, randn(3, 4))
+
+
+# --- flip, roll, repeat, unbind ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dims", [(0,), (-1,), (0, 2), (2, 0, 1), ()], ids=str)
+def test_flip(dims, device):
+    compare(lambda lib, x: x.flip(*dims or ((),)) * lib.t.arange(24).reshape(2, 3, 4).to(x.dtype), randn(2, 3, 4),
+            device=device)
+    compare(lambda lib, x: lib.t.flip(x, list(dims)), randn(2, 3, 4), device=device)
+
+
+def test_flip_edge_cases():
+    compare(lambda lib, x: x.flip(0) * 2, np.array(3.0))  # 0-d
+    compare(lambda lib, x: x.flip(1), np.zeros((2, 0)))  # empty
+    compare(lambda lib, x: x.flip(0), np.array([True, False, False]))
+    x = tg.tensor([1.0, 2.0])
+    flipped = x.flip(0)
+    flipped[0] = 5.0  # a copy, not a view (as PyTorch)
+    assert x.tolist() == [1.0, 2.0]
+    with pytest.raises(RuntimeError, match="flip: dims"):
+        x.flip(0, 0)
+    with pytest.raises(IndexError, match="flip"):
+        x.flip(1)
+
+
+@pytest.mark.parametrize("shifts, dims", [(1, None), (-4, None), (1, 0), (2, -1), ((1, -2), (0, 2)), (5, 1),
+                                          ((1, 1), (0, 0)), ([3], [1])], ids=str)
+def test_roll(shifts, dims, device):
+    a = randn(2, 3, 4)
+    compare(lambda lib, x: x.roll(shifts, dims) * lib.t.arange(24).reshape(2, 3, 4).to(x.dtype), a, device=device)
+    compare(lambda lib, x: lib.t.roll(x, shifts, dims), a, device=device)
+
+
+def test_roll_edge_cases():
+    compare(lambda lib, x: x.roll(3), np.array(2.0))  # 0-d, flattened
+    compare(lambda lib, x: x.roll(2, 0), np.zeros((0, 3)))
+    compare(lambda lib, x: x.roll(-1, 1), np.arange(6).reshape(2, 3))
+    gradcheck(lambda x: x.roll((1, -1), (0, 1)) * x, randn(3, 4))
+    x = tg.tensor([[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(RuntimeError, match="roll: without dims"):
+        x.roll((1, 2))
+    with pytest.raises(RuntimeError, match="roll: shifts"):
+        x.roll((1, 2), 0)
+    with pytest.raises(IndexError, match="roll"):
+        x.roll(1, 2)
+    with pytest.raises(IndexError, match="roll"):
+        tg.tensor(2.0).roll(1, 0)
+
+
+@pytest.mark.parametrize("sizes", [(2, 1), (1, 3), (2, 3), (2, 1, 2), (3, 2, 1, 1), (1, 1), (0, 2)], ids=str)
+def test_repeat(sizes, device):
+    compare(lambda lib, x: x.repeat(*sizes), randn(2, 3), device=device)
+    compare(lambda lib, x: x.repeat(sizes) * 2, randn(2, 3), device=device)
+
+
+def test_repeat_edge_cases():
+    compare(lambda lib, x: x.repeat(3), np.array(1.5))
+    compare(lambda lib, x: x.repeat(()), np.array(1.5))
+    compare(lambda lib, x: x.repeat(2, 2), np.zeros((0, 2)))
+    compare(lambda lib, x: x.repeat(2, 3), np.array([[1, 2]]))
+    gradcheck(lambda x: x.repeat(2, 1, 3), randn(2, 3))
+    x = tg.tensor([1.0, 2.0])
+    y = x.repeat(1)
+    y[0] = 5.0  # new memory even when nothing repeats (as PyTorch)
+    assert x.tolist() == [1.0, 2.0]
+    with pytest.raises(RuntimeError, match="repeat"):
+        tg.zeros(2, 3).repeat(2)
+    with pytest.raises(RuntimeError, match="repeat"):
+        tg.zeros(2, 3).repeat(-1, 1)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_unbind(dim):
+    compare(lambda lib, x: x.unbind(dim), randn(2, 3, 4))
+    compare(lambda lib, x: lib.t.unbind(x, dim)[1] * 2, randn(2, 3, 4))
+    assert len(tg.zeros(0, 3).unbind(0)) == 0
+    with pytest.raises(IndexError, match="unbind"):
+        tg.tensor(1.0).unbind(0)
+
+
+def test_reshape_as_and_expand_as():
+    compare(lambda lib, x, y: x.reshape_as(y) * y, randn(2, 6), randn(3, 4, seed=1))
+    compare(lambda lib, x, y: x.expand_as(y) * y, randn(3, 1), randn(2, 3, 4, seed=1))

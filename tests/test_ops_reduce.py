@@ -173,3 +173,50 @@ def test_max_min_topk_sort_of_a_0d_tensor():
     a = np.array(1.5)
     compare(lambda lib, x: tuple(x.max(0)) + tuple(x.min(-1, keepdim=True)), a)
     compare(lambda lib, x: tuple(x.topk(1)) + tuple(x.sort()), a)
+
+
+# --- cumsum, argsort ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dim", [0, 1, 2, -1, -3])
+def test_cumsum(dim, device):
+    compare(lambda lib, x: x.cumsum(dim) * lib.t.arange(24).reshape(2, 3, 4).to(x.dtype), randn(2, 3, 4),
+            device=device)
+    compare(lambda lib, x: lib.t.cumsum(x, dim=dim), randn(2, 3, 4, dtype=np.float32), device=device)
+
+
+@pytest.mark.parametrize("array", [np.array([1, 2, 3], dtype=np.int32), np.array([True, True, False]),
+                                   np.array([1, -2, 3]), np.array([0.5, 1.5], dtype=np.float16)],
+                         ids=lambda a: str(a.dtype))
+def test_cumsum_dtypes(array):
+    compare(lambda lib, x: x.cumsum(0), array, grad=False)  # integers and bools sum as int64, as PyTorch
+    for dtype in ("float64", "int32"):
+        compare(lambda lib, x: x.cumsum(0, dtype=getattr(lib.t, dtype)), array, grad=False)
+    compare(lambda lib, x: x.cumsum(0, dtype=lib.t.float64) * 2, np.array([1.0, 2.0], dtype=np.float32))
+
+
+def test_cumsum_edge_cases():
+    compare(lambda lib, x: x.cumsum(0) * 3, np.array(2.0))
+    compare(lambda lib, x: x.cumsum(-1), np.array(2.0))
+    compare(lambda lib, x: x.cumsum(1), np.zeros((2, 0)))
+    gradcheck(lambda x: x.cumsum(0) * x, randn(3, 2))
+    with pytest.raises(IndexError, match="cumsum"):
+        tg.tensor(2.0).cumsum(1)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("descending", [False, True])
+def test_argsort(dim, descending):
+    a = np.array([[3.0, 1.0, 2.0, 1.0], [0.0, 0.0, -1.0, 5.0], [2.0, 2.0, 2.0, 2.0]])  # ties: stable order
+    compare(lambda lib, x: x.argsort(dim=dim, descending=descending, stable=True), a, grad=False)
+    compare(lambda lib, x: lib.t.argsort(x, dim=dim, descending=descending, stable=True), a.astype(np.int64),
+            grad=False)
+    compare(lambda lib, x: x.sort(dim=dim, descending=descending, stable=True), a)
+
+
+def test_argsort_edge_cases():
+    compare(lambda lib, x: x.argsort(), np.array(2.0), grad=False)
+    compare(lambda lib, x: x.argsort(0), np.zeros((0, 3)), grad=False)
+    compare(lambda lib, x: x.argsort(), np.array([True, False, True]), grad=False)
+
+
+def test_sum_with_dtype_keeps_int32():
+    compare(lambda lib, x: x.sum(dtype=lib.t.int32), np.array([1, 2], dtype=np.int32), grad=False)

@@ -1,9 +1,13 @@
 """tinygrad_tx: a small deep-learning engine with reverse-mode autograd on NumPy and CuPy."""
 from . import autograd
 from .autograd import enable_grad, no_grad, set_grad_enabled, is_grad_enabled
-from .creation import (arange, empty, empty_like, full, full_like, one_hot, ones, ones_like, rand, rand_like,
-                       randint, randint_like, randn, randn_like, tensor, zeros, zeros_like)
-from .dtype import bool_, float16, float32, float64, int32, int64
+from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, is_tensor, linspace,
+                       one_hot, ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like, randperm,
+                       tensor, zeros, zeros_like)
+from .dtype import (bool_, finfo, float16, float32, float64, get_default_dtype, iinfo, int32, int64,
+                    set_default_dtype)
+from .ops.einsum import einsum
+from .size import Size
 from .random import get_rng_state, initial_seed, manual_seed, set_rng_state
 from .generator import Generator
 from .tensor import Tensor, cat, stack, where
@@ -21,6 +25,14 @@ def matmul(a, b):
     return a.matmul(b)
 
 
+def pow(input, exponent):
+    """input ** exponent; either may be a number (tinygrad_tx.pow(2, x) is 2 ** x)."""
+    return input ** exponent
+
+
+concat = concatenate = cat
+
+
 def _method(name):
     def function(input, *args, **kwargs):
         return getattr(input, name)(*args, **kwargs)
@@ -32,7 +44,11 @@ def _method(name):
 # the PyTorch functional spellings: tinygrad_tx.exp(x) == x.exp()
 for _name in ("exp log sqrt rsqrt tanh sigmoid relu abs sin cos clamp maximum minimum sum mean var std max min "
               "amax amin argmax argmin softmax log_softmax reshape permute transpose unsqueeze squeeze flatten "
-              "split chunk gather masked_fill tril triu topk multinomial sort logsumexp erf square").split():
+              "split chunk gather masked_fill tril triu topk multinomial sort logsumexp erf square "
+              "add sub mul div neg negative clone numel t exp2 expm1 log2 log1p floor ceil round trunc frac "
+              "floor_divide remainder fmod isnan isinf isfinite isclose allclose equal sign logical_not clamp_min "
+              "clamp_max clip lerp addcmul addcdiv mm bmm flip roll cumsum argsort index_select "
+              "masked_select nonzero unbind").split():
     globals()[_name] = _method(_name)
 del _name
 

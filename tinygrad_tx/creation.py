@@ -1,4 +1,5 @@
-"""Factories: tensor, zeros, ones, full, empty, arange, randn, rand, randint and their *_like forms."""
+"""Factories: tensor, zeros, ones, full, empty, arange, linspace, eye, randn, rand, randint, randperm and their
+*_like forms; from_numpy and as_tensor, which share memory where they can."""
 from . import dtype as dtypes
 from .backend import get_backend, normalize_device
 from .tensor import Tensor, _shape_arg
@@ -8,9 +9,40 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def _filled(shape, value, dtype, device, requires_grad, default=dtypes.default_float):
+_SHAREABLE = {d.numpy_name for d in dtypes.ALL}  # NumPy dtypes a tensor can use without a conversion
+
+
+def from_numpy(array):
+    """A CPU tensor over the NumPy array's own memory: a write to either shows in the other (as PyTorch)."""
+    backend = get_backend("cpu")
+    if not isinstance(array, backend.array_type):
+        raise TypeError(f"from_numpy: expected a NumPy ndarray, got {type(array).__name__}")
+    if array.dtype.name not in _SHAREABLE:
+        raise TypeError(f"from_numpy: cannot share an array of dtype {array.dtype}; supported: "
+                        f"{', '.join(d.name for d in dtypes.ALL)} (tensor() converts a copy)")
+    return Tensor._make(array, "cpu")
+
+
+def as_tensor(data, dtype=None, device=None):
+    """data as a tensor without a copy where none is needed: a tensor already of this dtype and device is
+    returned as it is, a NumPy array of a supported dtype is shared (for the CPU); anything else is copied."""
+    dtype = dtypes.to_dtype(dtype)
+    if isinstance(data, Tensor):
+        return data.to(device=device or data.device, dtype=dtype)
     device = normalize_device(device)
-    dtype = dtypes.to_dtype(dtype) or default
+    shareable = isinstance(data, get_backend("cpu").array_type) and data.dtype.name in _SHAREABLE
+    if device == "cpu" and shareable and (dtype is None or dtype.numpy_name == data.dtype.name):
+        return from_numpy(data)
+    return Tensor(data, dtype=dtype, device=device)
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def _filled(shape, value, dtype, device, requires_grad, default=None):
+    device = normalize_device(device)
+    dtype = dtypes.to_dtype(dtype) or default or dtypes.default_float  # read now: set_default_dtype may change it
     array = get_backend(device).full(_shape_arg(shape), value, dtype)
     return Tensor._make(array, device).requires_grad_(requires_grad)
 
@@ -43,6 +75,36 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     dtype = dtypes.to_dtype(dtype) or (dtypes.int64 if integral else dtypes.default_float)
     device = normalize_device(device)
     return Tensor._make(get_backend(device).arange(start, end, step, dtype), device).requires_grad_(requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    """steps evenly spaced values from start to end, both included."""
+    if steps < 0:
+        raise RuntimeError(f"linspace: the number of steps must be non-negative, got {steps}")
+    device = normalize_device(device)
+    dtype = dtypes.to_dtype(dtype) or dtypes.default_float
+    return Tensor._make(get_backend(device).linspace(start, end, steps, dtype), device).requires_grad_(requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    """The (n, m) matrix with ones on the diagonal (m defaults to n)."""
+    m = n if m is None else m
+    if n < 0 or m < 0:
+        raise RuntimeError(f"eye: sizes must be non-negative, got n={n}, m={m}")
+    device = normalize_device(device)
+    dtype = dtypes.to_dtype(dtype) or dtypes.default_float
+    return Tensor._make(get_backend(device).eye(n, m, dtype), device).requires_grad_(requires_grad)
+
+
+def randperm(n, dtype=None, device=None, requires_grad=False):
+    """A random permutation of 0..n-1 (int64), drawn from the device's generator (manual_seed repeats it)."""
+    if n < 0:
+        raise RuntimeError(f"randperm: n must be non-negative, got {n}")
+    device = normalize_device(device)
+    backend = get_backend(device)
+    _, order = backend.sort(backend.rand((n,), dtypes.float64), 0, False)  # the order of n uniform draws
+    dtype = dtypes.to_dtype(dtype) or dtypes.int64
+    return Tensor._make(backend.astype(order, dtype), device).requires_grad_(requires_grad)
 
 
 def _random(draw, shape, dtype, device, requires_grad):

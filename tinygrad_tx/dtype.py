@@ -3,15 +3,17 @@
 Each DType knows its NumPy name (CuPy uses the same names) and whether it is a
 floating type, which decides who may carry a gradient and how types promote.
 """
+import math
 
 
 class DType:
-    def __init__(self, name, numpy_name, is_floating, itemsize, rank):
+    def __init__(self, name, numpy_name, is_floating, itemsize, rank, mantissa_bits=None):
         self.name = name
         self.numpy_name = numpy_name
         self.is_floating = is_floating
         self.itemsize = itemsize
         self.rank = rank  # position in the promotion order inside its category
+        self.mantissa_bits = mantissa_bits  # floating types: the stored fraction bits, which fix eps and the range
 
     def __repr__(self):
         return f"tinygrad_tx.{self.name}"
@@ -20,15 +22,28 @@ class DType:
 bool_ = DType("bool", "bool", False, 1, 0)
 int32 = DType("int32", "int32", False, 4, 1)
 int64 = DType("int64", "int64", False, 8, 2)
-float16 = DType("float16", "float16", True, 2, 3)
-float32 = DType("float32", "float32", True, 4, 4)
-float64 = DType("float64", "float64", True, 8, 5)
+float16 = DType("float16", "float16", True, 2, 3, mantissa_bits=10)
+float32 = DType("float32", "float32", True, 4, 4, mantissa_bits=23)
+float64 = DType("float64", "float64", True, 8, 5, mantissa_bits=52)
 
 ALL = (bool_, int32, int64, float16, float32, float64)
 _BY_NAME = {d.name: d for d in ALL}
 _BY_NAME.update({"float": float32, "double": float64, "half": float16, "long": int64, "int": int32})
 
-default_float = float32
+default_float = float32  # what Python floats and the float factories make; set_default_dtype changes it
+
+
+def get_default_dtype():
+    return default_float
+
+
+def set_default_dtype(dtype):
+    """The dtype of tensor(1.5), zeros(2), randn(2), and of an integer tensor's float results (as PyTorch)."""
+    global default_float
+    dtype = to_dtype(dtype)
+    if dtype is None or not dtype.is_floating:
+        raise TypeError(f"set_default_dtype: only floating point types can be the default, got {dtype}")
+    default_float = dtype
 
 
 def to_dtype(obj):
@@ -66,3 +81,39 @@ def scalar_result(tensor_dtype, scalar):
     if tensor_dtype is bool_ and isinstance(scalar, int):
         return int64
     return tensor_dtype
+
+
+class finfo:
+    """The limits of a floating dtype, as torch.finfo (IEEE 754: 1 sign bit, the exponent, the mantissa)."""
+    def __init__(self, dtype=None):
+        dtype = to_dtype(dtype) or default_float
+        if not dtype.is_floating:
+            raise TypeError(f"finfo: expected a floating point dtype, got {dtype}; use iinfo for integer types")
+        self.dtype = dtype.name
+        self.bits = dtype.itemsize * 8
+        mantissa = dtype.mantissa_bits
+        max_exponent = 2 ** (self.bits - mantissa - 2)  # 16 for float16, 128 for float32, 1024 for float64
+        self.eps = 2.0 ** -mantissa  # the gap between 1 and the next representable number
+        self.max = (2 - self.eps) * 2.0 ** (max_exponent - 1)
+        self.min = -self.max
+        self.tiny = self.smallest_normal = 2.0 ** (2 - max_exponent)
+        self.resolution = 10.0 ** -int(mantissa * math.log10(2))  # the decimal digits the mantissa holds
+
+    def __repr__(self):
+        return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, eps={self.eps:g}, "
+                f"smallest_normal={self.smallest_normal:g}, tiny={self.tiny:g}, dtype={self.dtype})")
+
+
+class iinfo:
+    """The limits of an integer dtype, as torch.iinfo."""
+    def __init__(self, dtype):
+        dtype = to_dtype(dtype)
+        if dtype is None or dtype.is_floating or dtype is bool_:
+            raise TypeError(f"iinfo: expected an integer dtype, got {dtype}; use finfo for floating point types")
+        self.dtype = dtype.name
+        self.bits = dtype.itemsize * 8
+        self.max = 2 ** (self.bits - 1) - 1
+        self.min = -2 ** (self.bits - 1)
+
+    def __repr__(self):
+        return f"iinfo(min={self.min:g}, max={self.max:g}, dtype={self.dtype})"

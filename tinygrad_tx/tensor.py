@@ -19,6 +19,7 @@ from .ops import elementwise, indexing, matmul, movement, reduce
 from .ops.activation import Gelu
 from .ops.dims import broadcast_shape, count_over, normalize_dim, normalize_dims
 from .ops.softmax import LogSoftmax, Softmax
+from .size import Size
 
 _DTYPE_OF_ARRAY = {d.numpy_name: d for d in dtypes.ALL}
 _SCALARS = (int, float, bool)
@@ -34,6 +35,11 @@ def _dtype_of(array):
 
 
 ValuesAndIndices = namedtuple("ValuesAndIndices", ["values", "indices"])
+
+# the legacy type names, as Tensor.type() spells them
+_TYPE_NAMES = {dtypes.float32: "FloatTensor", dtypes.float64: "DoubleTensor", dtypes.float16: "HalfTensor",
+               dtypes.int64: "LongTensor", dtypes.int32: "IntTensor", dtypes.bool_: "BoolTensor"}
+_DTYPE_OF_TYPE_NAME = {name: dtype for dtype, name in _TYPE_NAMES.items()}
 
 
 class Tensor:
@@ -83,7 +89,7 @@ class Tensor:
     # --- what a tensor is -----------------------------------------------------------------------------
     @property
     def shape(self):
-        return self.array.shape
+        return Size(self.array.shape)
 
     @property
     def ndim(self):
@@ -141,13 +147,18 @@ class Tensor:
         extras = []
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
-        if self.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool_):  # PyTorch names only the others
+        if self.dtype not in (dtypes.default_float, dtypes.int64, dtypes.bool_):  # PyTorch names only the others
             extras.append(f"dtype=tinygrad_tx.{self.dtype.name}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn=<{self.grad_fn.name}>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    def __format__(self, format_spec):
+        if self.ndim == 0:  # a 0-d tensor formats as its number: f"{loss:.4f}" (as PyTorch)
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
 
     # --- getting values out ------------------------------------------------------------------------------
     def numpy(self):
@@ -158,7 +169,8 @@ class Tensor:
 
     def item(self):
         if self.numel() != 1:
-            raise ValueError(f"item(): only a one-element tensor converts to a Python number, got shape {self.shape}")
+            raise ValueError("item(): only a one-element tensor converts to a Python number, got shape "
+                             f"{tuple(self.shape)}")
         return self.backend.to_numpy(self.array).reshape(()).item()
 
     def tolist(self):
@@ -172,7 +184,8 @@ class Tensor:
 
     def __index__(self):
         if self.dtype.is_floating or self.numel() != 1:
-            raise TypeError(f"only one-element integer tensors can be used as an index, got {self.dtype} {self.shape}")
+            raise TypeError(f"only one-element integer tensors can be used as an index, got {self.dtype} "
+                            f"{tuple(self.shape)}")
         return int(self.item())
 
     def __bool__(self):
@@ -232,6 +245,20 @@ class Tensor:
 
     def type_as(self, other):
         return self.to(other.dtype)
+
+    def type(self, dtype=None):
+        """type() -> the legacy type name ('tinygrad_tx.FloatTensor'); type(dtype or such a name) -> a cast."""
+        if dtype is None:
+            return ("tinygrad_tx.cuda." if self.is_cuda else "tinygrad_tx.") + _TYPE_NAMES[self.dtype]
+        if isinstance(dtype, str) and dtype.endswith("Tensor"):
+            name = dtype.rsplit(".", 1)[-1]
+            if name not in _DTYPE_OF_TYPE_NAME:
+                raise ValueError(f"type: unknown tensor type {dtype!r}; known: {', '.join(_DTYPE_OF_TYPE_NAME)}")
+            return self.to("cuda" if ".cuda." in dtype else "cpu", _DTYPE_OF_TYPE_NAME[name])
+        return self.to(dtypes.to_dtype(dtype))
+
+    def is_floating_point(self):
+        return self.dtype.is_floating
 
     # --- autograd ---------------------------------------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
@@ -322,6 +349,9 @@ class Tensor:
     def new_tensor(self, data, dtype=None):
         return Tensor(data, dtype=dtype or self.dtype, device=self.device)
 
+    def new_empty(self, *size, dtype=None):
+        return self.new_full(_shape_arg(size), 0, dtype)  # zero-filled, as empty()
+
     def clone(self):
         return movement.Copy.apply(self)
 
@@ -340,7 +370,15 @@ class Tensor:
     def mul(self, other):
         return self._binary(other, elementwise.Mul, "mul")
 
-    def div(self, other):
+    def div(self, other, rounding_mode=None):
+        if rounding_mode == "floor":
+            return self.floor_divide(other)
+        if rounding_mode == "trunc":
+            a, b = _operands(self, other, "div", floating=False)
+            # an integer quotient stays exact: a - fmod(a, b) is a multiple of b
+            return (a / b).trunc() if a.dtype.is_floating else (a - a.fmod(b)).floor_divide(b)
+        if rounding_mode is not None:
+            raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
         return self._binary(other, elementwise.Div, "div", floating=True)
 
     __add__ = add
@@ -366,9 +404,44 @@ class Tensor:
     def reciprocal(self):
         return elementwise.Reciprocal.apply(self._floating())
 
-    def __neg__(self):
+    def neg(self):
         _refuse_bool(self, None, "neg")
         return elementwise.Neg.apply(self)
+
+    __neg__ = negative = neg
+
+    # --- //, % and fmod: PyTorch's floor semantics ------------------------------------------------------------------------
+    def _division(self, other, function, op_name, reverse=False):
+        a, b = _operands(self, other, op_name, floating=False)
+        if reverse:
+            a, b = b, a
+        if a.dtype is dtypes.bool_:
+            raise RuntimeError(f"{op_name}: not implemented for bool tensors (shapes {tuple(a.shape)} and "
+                               f"{tuple(b.shape)})")
+        if not a.dtype.is_floating and self.backend.any(b.array == 0):
+            raise RuntimeError(f"{op_name}: ZeroDivisionError: integer division by zero (shapes {tuple(a.shape)} "
+                               f"and {tuple(b.shape)})")
+        return function.apply(a, b)
+
+    def floor_divide(self, other):
+        """self // other, rounded toward -inf (-7 // 2 == -4), as Python and PyTorch."""
+        return self._division(other, elementwise.FloorDivide, "floor_divide")
+
+    def __rfloordiv__(self, other):
+        return self._division(other, elementwise.FloorDivide, "floor_divide", reverse=True)
+
+    def remainder(self, other):
+        """self % other, with the sign of other (-7 % 2 == 1), as Python and PyTorch."""
+        return self._division(other, elementwise.Remainder, "remainder")
+
+    def __rmod__(self, other):
+        return self._division(other, elementwise.Remainder, "remainder", reverse=True)
+
+    def fmod(self, other):
+        """The remainder with the sign of self (fmod(-7, 2) == -1), as C."""
+        return self._division(other, elementwise.Fmod, "fmod")
+
+    __floordiv__, __mod__ = floor_divide, remainder
 
     def pow(self, exponent):
         if isinstance(exponent, _SCALARS):
@@ -390,21 +463,21 @@ class Tensor:
         if _autocast._active:  # inside an autocast region: the product runs in half precision
             self, other = _autocast.cast_to_half(self, other)
         if self.ndim == 0 or other.ndim == 0:
-            raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes {self.shape} and "
-                               f"{other.shape}")
+            raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes {tuple(self.shape)} and "
+                               f"{tuple(other.shape)}")
         if self.dtype is not other.dtype:
             raise RuntimeError(f"matmul: expected both operands to have the same dtype, got {self.dtype} "
-                               f"{self.shape} and {other.dtype} {other.shape}")
+                               f"{tuple(self.shape)} and {other.dtype} {tuple(other.shape)}")
         a = self.unsqueeze(0) if self.ndim == 1 else self
         b = other.unsqueeze(-1) if other.ndim == 1 else other
         if a.shape[-1] != b.shape[-2]:
-            raise RuntimeError(f"matmul: shapes {self.shape} and {other.shape} cannot be multiplied "
+            raise RuntimeError(f"matmul: shapes {tuple(self.shape)} and {tuple(other.shape)} cannot be multiplied "
                                f"({a.shape[-1]} != {b.shape[-2]})")
         try:
             broadcast_shape("matmul", a.shape[:-2], b.shape[:-2])
         except RuntimeError:
-            raise RuntimeError(f"matmul: the batch dimensions of shapes {self.shape} and {other.shape} cannot be "
-                               "broadcast together") from None
+            raise RuntimeError(f"matmul: the batch dimensions of shapes {tuple(self.shape)} and {tuple(other.shape)} "
+                               "cannot be broadcast together") from None
         out = matmul.Matmul.apply(a, b)
         if self.ndim == 1:
             out = out.squeeze(-2)._not_a_view()
@@ -416,6 +489,16 @@ class Tensor:
 
     def __rmatmul__(self, other):
         return Tensor(other, device=self.device, dtype=self.dtype).matmul(self)
+
+    def mm(self, other):
+        """The product of two matrices: unlike matmul, no 1-D operands and no batch."""
+        _check_product_shapes(self, other, 2, "mm")
+        return self.matmul(other)
+
+    def bmm(self, other):
+        """The products of two batches of matrices of one batch size (no broadcasting)."""
+        _check_product_shapes(self, other, 3, "bmm")
+        return self.matmul(other)
 
     # --- comparisons and logic (no gradient) -------------------------------------------------------------------------------
     def _compare(self, other, compare, op_name):
@@ -467,6 +550,29 @@ class Tensor:
 
     def isfinite(self):
         return Tensor._make(self.backend.isfinite(self.array), self.device)
+
+    def isnan(self):
+        return Tensor._make(self.backend.isnan(self.array), self.device)
+
+    def isinf(self):
+        return Tensor._make(self.backend.isinf(self.array), self.device)
+
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        """|self - other| <= atol + rtol * |other| elementwise; equal infinities are close, NaN only with equal_nan."""
+        if not isinstance(other, Tensor):
+            raise TypeError(f"isclose: expected a Tensor, got {type(other).__name__}")
+        if self.dtype is not other.dtype:
+            raise RuntimeError(f"isclose: expected both inputs to have the same dtype, got {self.dtype} "
+                               f"{tuple(self.shape)} and {other.dtype} {tuple(other.shape)}")
+        broadcast_shape("isclose", self.shape, other.shape)
+        return Tensor._make(self.backend.isclose(self.array, other.array, rtol, atol, equal_nan), self.device)
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return bool(self.isclose(other, rtol, atol, equal_nan).all())
+
+    def equal(self, other):
+        """True if both have the same shape and elements (a Python bool, as PyTorch)."""
+        return self.shape == other.shape and bool(self.eq(other).all())
 
     def sign(self):
         return Tensor._make(self.backend.sign(self.array), self.device)
@@ -522,6 +628,51 @@ class Tensor:
     def square(self):
         return self * self
 
+    def exp2(self):
+        return elementwise.Exp2.apply(self._floating())
+
+    def expm1(self):
+        return elementwise.Expm1.apply(self._floating())
+
+    def log2(self):
+        return elementwise.Log2.apply(self._floating())
+
+    def log1p(self):
+        return elementwise.Log1p.apply(self._floating())
+
+    def _rounded(self, function):
+        # an integer is its own floor, ceil, round and trunc (a copy, as PyTorch)
+        return function.apply(self) if self.dtype.is_floating else self.clone()
+
+    def floor(self):
+        return self._rounded(elementwise.Floor)
+
+    def ceil(self):
+        return self._rounded(elementwise.Ceil)
+
+    def round(self, decimals=0):
+        """To the nearest integer, halves to even; decimals > 0 rounds to that many decimal places, as PyTorch."""
+        if decimals:
+            scale = 10.0 ** decimals
+            return (self * scale)._rounded(elementwise.Round) / scale
+        return self._rounded(elementwise.Round)
+
+    def trunc(self):
+        return self._rounded(elementwise.Trunc)
+
+    def frac(self):
+        return self - self.trunc()
+
+    def lerp(self, end, weight):
+        """self + weight * (end - self): linear interpolation (an exponential moving average when used in place)."""
+        return self + weight * (end - self)
+
+    def addcmul(self, tensor1, tensor2, value=1):
+        return self + tensor1 * tensor2 * value if value != 1 else self + tensor1 * tensor2
+
+    def addcdiv(self, tensor1, tensor2, value=1):
+        return self + tensor1 / tensor2 * value if value != 1 else self + tensor1 / tensor2
+
     def clamp(self, min=None, max=None):
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
@@ -534,6 +685,12 @@ class Tensor:
         return elementwise.Clamp.apply(x, min, max)
 
     clip = clamp
+
+    def clamp_min(self, min):
+        return self.clamp(min=min)
+
+    def clamp_max(self, max):
+        return self.clamp(max=max)
 
     def maximum(self, other):
         return self._binary(other, elementwise.Maximum, "maximum")
@@ -556,16 +713,27 @@ class Tensor:
 
     def _triangle(self, diagonal, keep, op_name):
         if self.ndim < 2:
-            raise RuntimeError(f"{op_name}: expected a tensor with at least 2 dimensions, got shape {self.shape}")
+            raise RuntimeError(f"{op_name}: expected a tensor with at least 2 dimensions, got shape "
+                               f"{tuple(self.shape)}")
         mask = keep(self.backend.full(self.shape[-2:], True, dtypes.bool_), diagonal)
         return self.masked_fill(~Tensor._make(mask, self.device), 0)
 
     # --- reductions -----------------------------------------------------------------------------------------------------------
     def sum(self, dim=None, keepdim=False, dtype=None):
         x = self.to(dtype) if dtype is not None else self
-        if x.dtype is dtypes.bool_ or x.dtype is dtypes.int32:
-            x = x.to(dtypes.int64)  # PyTorch sums bools and int32 as int64
+        if dtype is None and (x.dtype is dtypes.bool_ or x.dtype is dtypes.int32):
+            x = x.to(dtypes.int64)  # PyTorch sums bools and int32 as int64, unless told the dtype
         return reduce.Sum.apply(x, normalize_dims(dim, x.ndim, "sum"), keepdim)
+
+    def cumsum(self, dim, dtype=None):
+        """Running sums along dim; integers and bools sum as int64 unless dtype says otherwise (as PyTorch)."""
+        x = self.to(dtype) if dtype is not None else self
+        if dtype is None and not x.dtype.is_floating:
+            x = x.to(dtypes.int64)
+        dim = normalize_dim(dim, x.ndim, "cumsum")
+        if x.ndim == 0:
+            return reduce.Cumsum.apply(x.reshape(1), 0).reshape(())._not_a_view()
+        return reduce.Cumsum.apply(x, dim)
 
     def mean(self, dim=None, keepdim=False):
         if not self.dtype.is_floating:
@@ -673,11 +841,14 @@ class Tensor:
     def view_as(self, other):
         return self.reshape(other.shape)
 
+    def reshape_as(self, other):
+        return self.reshape(other.shape)
+
     def permute(self, *dims):
         dims = _shape_arg(dims)
         if sorted(normalize_dim(d, self.ndim, "permute") for d in dims) != list(range(self.ndim)):
             raise RuntimeError(f"permute: dims {dims} are not a permutation of the {self.ndim} dimensions of a "
-                               f"tensor of shape {self.shape}")
+                               f"tensor of shape {tuple(self.shape)}")
         return movement.Permute.apply(self, tuple(d % self.ndim for d in dims))
 
     def transpose(self, dim0, dim1):
@@ -689,7 +860,8 @@ class Tensor:
 
     def t(self):
         if self.ndim > 2:
-            raise RuntimeError(f"t: expects a tensor with at most 2 dimensions, got shape {self.shape}; use transpose")
+            raise RuntimeError(f"t: expects a tensor with at most 2 dimensions, got shape {tuple(self.shape)}; "
+                               "use transpose")
         return self.transpose(0, -1) if self.ndim else self
 
     @property
@@ -703,21 +875,22 @@ class Tensor:
             return self
         if self.ndim == 1:
             raise RuntimeError("mT: only supported on matrices or batches of matrices, got a 1-D tensor of shape "
-                               f"{self.shape}; use .T or unsqueeze first")
+                               f"{tuple(self.shape)}; use .T or unsqueeze first")
         return self.transpose(-2, -1)
 
     def expand(self, *shape):
         shape = _shape_arg(shape)
         if len(shape) < self.ndim:
-            raise RuntimeError(f"expand: target shape {shape} has fewer dimensions than the tensor's {self.shape}")
+            raise RuntimeError(f"expand: target shape {shape} has fewer dimensions than the tensor's "
+                               f"{tuple(self.shape)}")
         leading = len(shape) - self.ndim
         if -1 in shape[:leading]:
             raise RuntimeError(f"expand: -1 in {shape} names a new leading dimension of the tensor of shape "
-                               f"{self.shape}; only existing dimensions can keep their size with -1")
+                               f"{tuple(self.shape)}; only existing dimensions can keep their size with -1")
         target = tuple(self.shape[i - leading] if n == -1 else n for i, n in enumerate(shape))
         for i, n in enumerate(self.shape):
             if n != 1 and n != target[leading + i]:
-                raise RuntimeError(f"expand: cannot expand shape {self.shape} to {shape} (dimension {i} is {n})")
+                raise RuntimeError(f"expand: cannot expand shape {tuple(self.shape)} to {shape} (dimension {i} is {n})")
         return movement.Expand.apply(self, target)
 
     def expand_as(self, other):
@@ -766,7 +939,7 @@ class Tensor:
             sizes = list(split_size_or_sections)
             if sum(sizes) != length:
                 raise RuntimeError(f"split: sizes {sizes} do not add up to {length}, the size of dim {dim} of a "
-                                   f"tensor of shape {self.shape}")
+                                   f"tensor of shape {tuple(self.shape)}")
         pieces, start = [], 0
         for size in sizes:
             index = (slice(None),) * dim + (slice(start, start + size),)
@@ -780,6 +953,47 @@ class Tensor:
             return self.split([0] * chunks, dim)
         return self.split(-(-length // chunks), dim)
 
+    def unbind(self, dim=0):
+        """The slices along dim, as a tuple of views: x.unbind(0) == (x[0], x[1], ...)."""
+        _refuse_zero_dim(self, dim, "unbind")
+        dim = normalize_dim(dim, self.ndim, "unbind")
+        return tuple(self[(slice(None),) * dim + (i,)] for i in range(self.shape[dim]))
+
+    def flip(self, *dims):
+        """The elements in reverse order along each of dims (a copy)."""
+        dims = _shape_arg(dims)
+        normalized = tuple(normalize_dim(d, self.ndim, "flip") for d in dims)
+        if len(set(normalized)) != len(normalized):
+            raise RuntimeError(f"flip: dims {dims} name a dimension twice (tensor of shape {tuple(self.shape)})")
+        return movement.Flip.apply(self, normalized if self.ndim else ())
+
+    def roll(self, shifts, dims=None):
+        """Shift the elements along dims, wrapping around; with dims None, along the flattened tensor."""
+        shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+        if dims is None:
+            if len(shifts) != 1:
+                raise RuntimeError(f"roll: without dims, shifts must be one number, got {shifts}")
+            return movement.Roll.apply(self, shifts[0], None)
+        dims = (dims,) if isinstance(dims, int) else tuple(dims)
+        if len(shifts) != len(dims):
+            raise RuntimeError(f"roll: shifts {shifts} and dims {dims} must have the same length")
+        for d in dims:
+            _refuse_zero_dim(self, d, "roll")
+        return movement.Roll.apply(self, shifts, tuple(normalize_dim(d, self.ndim, "roll") for d in dims))
+
+    def repeat(self, *sizes):
+        """Tile the tensor: x.repeat(2, 3) stacks 2 copies along dim 0 and 3 along dim 1 (new leading dims first)."""
+        sizes = _shape_arg(sizes)
+        if len(sizes) < self.ndim or any(n < 0 for n in sizes):
+            raise RuntimeError(f"repeat: sizes {sizes} must be non-negative and at least as many as the dims of the "
+                               f"tensor of shape {tuple(self.shape)}")
+        shape = (1,) * (len(sizes) - self.ndim) + tuple(self.shape)
+        # each dim of size n becomes a pair (repeats, n), with the tensor expanded along the first of the pair
+        pairs = self.reshape(tuple(d for n in shape for d in (1, n)))
+        pairs = pairs.expand(tuple(d for r, n in zip(sizes, shape) for d in (r, n)))
+        result = pairs.reshape(tuple(r * n for r, n in zip(sizes, shape)))
+        return result.clone() if result._base is not None else result  # new memory, never a view (as PyTorch)
+
     # --- indexing -------------------------------------------------------------------------------------------------------------------
     def __getitem__(self, index):
         index = _normalize_index(index, self)
@@ -787,7 +1001,7 @@ class Tensor:
         try:
             result = getitem.apply(self, index)
         except IndexError as error:
-            raise IndexError(f"getitem: {error} (tensor of shape {self.shape})") from None
+            raise IndexError(f"getitem: {error} (tensor of shape {tuple(self.shape)})") from None
         order = indexing.pytorch_dim_order(index, self.ndim, result.ndim)
         return result if order is None else result.permute(order)
 
@@ -809,14 +1023,14 @@ class Tensor:
                 self.backend.setitem(self.array, index, value.array)
                 self._version.value += 1
         except (IndexError, ValueError) as error:
-            raise IndexError(f"setitem: cannot write a value of shape {value.shape} at {index} of a tensor of shape "
-                             f"{self.shape}: {error}") from None
+            raise IndexError(f"setitem: cannot write a value of shape {tuple(value.shape)} at {index} of a tensor of "
+                             f"shape {tuple(self.shape)}: {error}") from None
 
     def gather(self, dim, index):
         dim = normalize_dim(dim, self.ndim, "gather")
         if index.dtype.is_floating or index.ndim != self.ndim:
             raise RuntimeError(f"gather: index must be an integer tensor with as many dimensions as the input, got "
-                               f"{index.dtype} {index.shape} for input {self.shape}")
+                               f"{index.dtype} {tuple(index.shape)} for input {tuple(self.shape)}")
         source = self
         if any(n < m for n, m in zip(index.shape, self.shape)):
             # PyTorch lets the index be smaller than the input outside dim: read only that corner
@@ -825,6 +1039,39 @@ class Tensor:
         if bad.any():
             raise IndexError(f"gather: index out of range for dim {dim} of size {self.shape[dim]}")
         return indexing.Gather.apply(source, dim, index)
+
+    def index_select(self, dim, index):
+        """The entries at index (a 1-D integer tensor) along dim: x.index_select(0, i) == x[i]."""
+        dim = normalize_dim(dim, self.ndim, "index_select")
+        if not isinstance(index, Tensor) or index.dtype not in (dtypes.int32, dtypes.int64) or index.ndim > 1:
+            raise IndexError(f"index_select: index must be a 0-D or 1-D int32 or int64 tensor, got "
+                             f"{getattr(index, 'dtype', type(index).__name__)} {tuple(getattr(index, 'shape', ()))}")
+        size = self.shape[dim] if self.ndim else 1
+        if index.numel() and (self.backend.any(index.array < 0) or self.backend.any(index.array >= size)):
+            raise IndexError(f"index_select: index out of range for dim {dim} of size {size} (tensor of shape "
+                             f"{tuple(self.shape)})")
+        if self.ndim == 0:
+            if index.numel() != 1:
+                raise IndexError(f"index_select: a 0-d tensor takes one index, got {index.numel()}")
+            return self.clone()
+        return self[(slice(None),) * dim + (index.reshape(-1),)]
+
+    def masked_select(self, mask):
+        """The elements where mask (a bool tensor, broadcast against self) is True, as a 1-D tensor."""
+        if not isinstance(mask, Tensor) or mask.dtype is not dtypes.bool_:
+            raise RuntimeError("masked_select: expected a bool mask, got "
+                               f"{getattr(mask, 'dtype', type(mask).__name__)}")
+        shape = broadcast_shape("masked_select", self.shape, mask.shape)
+        return self.expand(shape)[mask.expand(shape)]
+
+    def nonzero(self, as_tuple=False):
+        """The indices of the non-zero elements: (count, ndim) int64, or with as_tuple one 1-D tensor per dim."""
+        if as_tuple and self.ndim == 0:  # as a 1-element vector, as PyTorch
+            return self.reshape(1).nonzero(as_tuple=True)
+        indices = self.backend.nonzero(self.array)
+        if not as_tuple:
+            return Tensor._make(indices, self.device)
+        return tuple(Tensor._make(self.backend.copy(indices[:, d]), self.device) for d in range(self.ndim))
 
     # --- in-place ops ----------------------------------------------------------------------------------------------------------------
     def _alias(self, snapshot=False):
@@ -871,15 +1118,15 @@ class Tensor:
         if any(function is movement.Expand for function, _ in self._view_chain) and \
                 len(self.backend.xp.unique(positions.array)) != positions.numel():
             raise RuntimeError(f"{op_name}: unsupported operation: more than one element of the written-to tensor "
-                               f"(an expanded view of shape {self.shape}) refers to a single memory location; "
+                               f"(an expanded view of shape {tuple(self.shape)}) refers to a single memory location; "
                                "clone the tensor before the in-place edit")
         return positions.array
 
     def _assign_inplace(self, result, op_name):
         """Write result into this tensor's memory; if result is in the graph, take its place there."""
         if result.shape != self.shape:
-            raise RuntimeError(f"{op_name}: the result has shape {result.shape} but the tensor written in place "
-                               f"has shape {self.shape}")
+            raise RuntimeError(f"{op_name}: the result has shape {tuple(result.shape)} but the tensor written in place "
+                               f"has shape {tuple(self.shape)}")
         if result.dtype is not self.dtype and result.dtype.is_floating and not self.dtype.is_floating:
             raise RuntimeError(f"{op_name}: result type {result.dtype} can't be cast to the tensor's type "
                                f"{self.dtype} in place")
@@ -887,16 +1134,16 @@ class Tensor:
         base = self._base
         if result.requires_grad:
             if self.is_leaf and self.requires_grad:
-                raise RuntimeError(f"{op_name}: a leaf tensor that requires grad (shape {self.shape}) can't be "
+                raise RuntimeError(f"{op_name}: a leaf tensor that requires grad (shape {tuple(self.shape)}) can't be "
                                    "modified in place while grad mode is on; do it inside no_grad()")
             if base is not None and self._view_made_without_grad:
-                raise RuntimeError(f"{op_name}: this view (shape {self.shape}) was made under no_grad and is being "
-                                   "modified in place with grad mode on, so its base could not follow the edit; "
+                raise RuntimeError(f"{op_name}: this view (shape {tuple(self.shape)}) was made under no_grad and is "
+                                   "being modified in place with grad mode on, so its base could not follow the edit; "
                                    "make the view outside no_grad, or edit it inside no_grad")
             if base is not None and base.is_leaf and base.requires_grad:
-                raise RuntimeError(f"{op_name}: a view of a leaf tensor that requires grad (view {self.shape}, leaf "
-                                   f"{base.shape}) can't be modified in place while grad mode is on; do it inside "
-                                   "no_grad()")
+                raise RuntimeError(f"{op_name}: a view of a leaf tensor that requires grad (view {tuple(self.shape)}, "
+                                   f"leaf {tuple(base.shape)}) can't be modified in place while grad mode is on; do it "
+                                   "inside no_grad()")
             positions = self._positions_in_base(op_name) if base is not None else None
         self.array[...] = result.array
         self._version.value += 1
@@ -916,11 +1163,16 @@ class Tensor:
         self.grad_fn._output_ref = weakref.ref(self)
         self._requires_grad = True
 
-    def _inplace(self, other, function, op_name):
-        tracked = is_grad_enabled() and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad))
+    def _inplace_op(self, op_name, compute, *others):
+        """Write compute(self) into this tensor's memory; the tensor takes the result's place in the graph."""
+        tracked = is_grad_enabled() and (self.requires_grad or any(isinstance(o, Tensor) and o.requires_grad
+                                                                   for o in others))
         with no_grad() if not tracked else nullcontext():
-            result = self._alias(snapshot=tracked)._binary(other, function, op_name + "_")
-        return self._assign_inplace(result, op_name + "_")
+            result = compute(self._alias(snapshot=tracked))
+        return self._assign_inplace(result, op_name)
+
+    def _inplace(self, other, function, op_name):
+        return self._inplace_op(op_name + "_", lambda x: x._binary(other, function, op_name + "_"), other)
 
     def add_(self, other, alpha=1):
         return self._inplace(other * alpha if alpha != 1 else other, elementwise.Add, "add")
@@ -949,10 +1201,9 @@ class Tensor:
         return self
 
     def clamp_(self, min=None, max=None):
-        tracked = is_grad_enabled() and self.requires_grad
-        with no_grad() if not tracked else nullcontext():
-            result = self._alias(snapshot=tracked).clamp(min, max)
-        return self._assign_inplace(result, "clamp_")
+        return self._inplace_op("clamp_", lambda x: x.clamp(min, max), min, max)
+
+    clip_ = clamp_
 
     def masked_fill_(self, mask, value):
         self[mask.expand(self.shape) if mask.shape != self.shape else mask] = value
@@ -978,13 +1229,21 @@ class Tensor:
         keep = (slice(None),) * dim + (slice(0, k),)
         return self._sorted_values(Tensor._make(order[keep].astype("int64"), self.device), dim)
 
-    def sort(self, dim=-1, descending=False):
+    def sort(self, dim=-1, descending=False, stable=False):
+        """Sorted values and where they came from; ties keep their order (always stable)."""
         dim = normalize_dim(dim, self.ndim, "sort")
         if self.ndim == 0:
             values, indices = self.reshape(1).sort(0, descending)
             return ValuesAndIndices(values.reshape(()), indices.reshape(()))
+        return self._sorted_values(self.argsort(dim, descending), dim)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        """The indices that sort the tensor along dim; ties keep their order (always stable)."""
+        dim = normalize_dim(dim, self.ndim, "argsort")
+        if self.ndim == 0:
+            return Tensor._make(self.backend.full((), 0, dtypes.int64), self.device)
         _, order = self.backend.sort(self.array, dim, descending)
-        return self._sorted_values(Tensor._make(order.astype("int64"), self.device), dim)
+        return Tensor._make(order.astype("int64"), self.device)
 
     def _sorted_values(self, indices, dim):
         """The values at indices along dim, read with gather so the gradient flows back to them (as PyTorch)."""
@@ -993,7 +1252,8 @@ class Tensor:
     def multinomial(self, num_samples, replacement=False):
         """Draw indices from each row's (unnormalized) probabilities."""
         if self.ndim not in (1, 2):
-            raise RuntimeError(f"multinomial: expected a 1-D or 2-D tensor of probabilities, got shape {self.shape}")
+            raise RuntimeError("multinomial: expected a 1-D or 2-D tensor of probabilities, got shape "
+                               f"{tuple(self.shape)}")
         probs = self.array.reshape(1, -1) if self.ndim == 1 else self.array
         if (probs < 0).any() or not self.backend.isfinite(probs).all() or (probs.sum(axis=-1) <= 0).any():
             raise RuntimeError("multinomial: probabilities must be finite, non-negative and have a positive sum")
@@ -1012,6 +1272,22 @@ class Tensor:
                 probs[self.backend.xp.arange(probs.shape[0]), chosen] = 0
         result = self.backend.stack(samples, 1).astype("int64")
         return Tensor._make(result[0] if self.ndim == 1 else result, self.device)
+
+
+def _inplace_version(name):
+    """x.name_(...): x.name(...) written into x's own memory."""
+    def method(self, *args, **kwargs):
+        return self._inplace_op(name + "_", lambda x: getattr(x, name)(*args, **kwargs), *args, *kwargs.values())
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"In-place x.{name}(...)."
+    return method
+
+
+for _name in ("neg exp exp2 expm1 log log2 log1p sqrt rsqrt abs relu sigmoid tanh sin cos square floor ceil round "
+              "trunc frac pow clamp_min clamp_max floor_divide remainder fmod lerp addcmul addcdiv").split():
+    setattr(Tensor, _name + "_", _inplace_version(_name))
+del _name
+Tensor.__ipow__, Tensor.__ifloordiv__, Tensor.__imod__ = Tensor.pow_, Tensor.floor_divide_, Tensor.remainder_
 
 
 class _HookHandle:
@@ -1072,15 +1348,37 @@ def _as_backend_array(data, backend, dtype):
 def _refuse_overlapping_write(tensor, op_name):
     if not getattr(tensor.array.flags, "writeable", True):  # expand() repeats elements through one memory location
         raise RuntimeError(f"{op_name}: unsupported operation: more than one element of the written-to tensor (an "
-                           f"expanded tensor of shape {tensor.shape}) refers to a single memory location; clone() it "
-                           "before the in-place edit")
+                           f"expanded tensor of shape {tuple(tensor.shape)}) refers to a single memory location; "
+                           "clone() it before the in-place edit")
+
+
+def _refuse_zero_dim(tensor, dim, op_name):
+    """Ops that pick a dim to walk along have none in a 0-d tensor (where reductions accept dim 0 or -1)."""
+    if tensor.ndim == 0:
+        raise IndexError(f"{op_name}: dimension {dim} specified, but a 0-d tensor has no dimensions")
 
 
 def _refuse_empty_reduction(tensor, dims, op_name):
     """max/min have no value over no elements; over the other dims an empty tensor is fine (as PyTorch)."""
     if tensor.numel() == 0 and (tensor.ndim == 0 or count_over(tensor.shape, dims) == 0 or len(dims) == tensor.ndim):
-        raise RuntimeError(f"{op_name}: cannot reduce over an empty dimension (tensor of shape {tensor.shape}, "
+        raise RuntimeError(f"{op_name}: cannot reduce over an empty dimension (tensor of shape {tuple(tensor.shape)}, "
                            f"dims {dims})")
+
+
+def _check_product_shapes(a, b, ndim, op_name):
+    """mm and bmm: both operands ndim-D, the same batch size, and inner dims that match."""
+    if not isinstance(b, Tensor):
+        raise TypeError(f"{op_name}: expected a Tensor, got {type(b).__name__}")
+    if a.ndim != ndim or b.ndim != ndim:
+        raise RuntimeError(f"{op_name}: expected two {ndim}-D tensors, got shapes {tuple(a.shape)} and "
+                           f"{tuple(b.shape)}")
+    if ndim == 3 and a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"{op_name}: batch sizes differ, shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.shape[-1] != b.shape[-2]:
+        raise RuntimeError(f"{op_name}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
+                           f"({a.shape[-1]} != {b.shape[-2]})")
+    if a.dtype is not b.dtype:
+        raise RuntimeError(f"{op_name}: expected both operands to have the same dtype, got {a.dtype} and {b.dtype}")
 
 
 def _refuse_bool(tensor, other, op_name):
@@ -1104,8 +1402,8 @@ def _operands(a, b, op_name, floating):
     if not isinstance(b, Tensor):
         raise TypeError(f"{op_name}: unsupported operand type {type(b).__name__} (expected a Tensor or a number)")
     if a.device != b.device:
-        raise RuntimeError(f"{op_name}: expected both tensors on the same device, got {a.shape} on {a.device} "
-                           f"and {b.shape} on {b.device}")
+        raise RuntimeError(f"{op_name}: expected both tensors on the same device, got {tuple(a.shape)} on {a.device} "
+                           f"and {tuple(b.shape)} on {b.device}")
     if a.shape != b.shape and a.ndim and b.ndim:
         broadcast_shape(op_name, a.shape, b.shape)
     dtype = _result_dtype(a, b)
@@ -1146,11 +1444,12 @@ def _resolve_shape(shape, numel, old_shape, op_name):
             known *= n
     if -1 in shape:
         if known == 0 or numel % known:
-            raise RuntimeError(f"{op_name}: shape {shape} is invalid for a tensor of shape {old_shape} "
+            raise RuntimeError(f"{op_name}: shape {shape} is invalid for a tensor of shape {tuple(old_shape)} "
                                f"({numel} elements)")
         shape = tuple(numel // known if n == -1 else n for n in shape)
     elif known != numel:
-        raise RuntimeError(f"{op_name}: shape {shape} is invalid for a tensor of shape {old_shape} ({numel} elements)")
+        raise RuntimeError(f"{op_name}: shape {shape} is invalid for a tensor of shape {tuple(old_shape)} "
+                           f"({numel} elements)")
     return shape
 
 
@@ -1181,12 +1480,21 @@ def _normalize_index(index, tensor):
 
 
 # --- functions over several tensors ----------------------------------------------------------------------------------------------------
-def where(condition, input, other):
+def where(condition, input=None, other=None):
+    """condition ? input : other, elementwise; input and other may be numbers. where(condition) is
+    condition.nonzero(as_tuple=True)."""
+    if input is None and other is None and isinstance(condition, Tensor):
+        return condition.nonzero(as_tuple=True)
     if not isinstance(condition, Tensor) or condition.dtype is not dtypes.bool_:
         raise TypeError(f"where: condition must be a bool tensor, got "
                         f"{getattr(condition, 'dtype', type(condition).__name__)}")
-    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
-        raise TypeError("where: at least one of input and other must be a tensor")
+    if not isinstance(input, (Tensor, *_SCALARS)) or not isinstance(other, (Tensor, *_SCALARS)):
+        raise TypeError(f"where: input and other must be tensors or numbers, got {type(input).__name__} and "
+                        f"{type(other).__name__}")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):  # two numbers: their own dtype, as PyTorch
+        dtype = dtypes.default_float if isinstance(input, float) or isinstance(other, float) else \
+            dtypes.bool_ if isinstance(input, bool) and isinstance(other, bool) else dtypes.int64
+        input = _scalar_like(input, condition, dtype)
     if not isinstance(input, Tensor):
         input = _scalar_like(input, other, dtypes.scalar_result(other.dtype, input))
     if not isinstance(other, Tensor):
@@ -1208,7 +1516,7 @@ def cat(tensors, dim=0):
         if t.device != first.device:
             raise RuntimeError(f"cat: tensors on different devices: {first.device} and {t.device}")
         if t.ndim != first.ndim or any(n != m for i, (n, m) in enumerate(zip(t.shape, first.shape)) if i != dim):
-            raise RuntimeError(f"cat: shapes {first.shape} and {t.shape} differ outside dim {dim}")
+            raise RuntimeError(f"cat: shapes {tuple(first.shape)} and {tuple(t.shape)} differ outside dim {dim}")
     dtype = first.dtype
     for t in tensors[1:]:
         dtype = dtypes.promote(dtype, t.dtype)
@@ -1221,6 +1529,7 @@ def stack(tensors, dim=0):
         raise RuntimeError("stack: expected a non-empty list of tensors")
     for t in tensors[1:]:
         if t.shape != tensors[0].shape:
-            raise RuntimeError(f"stack: all tensors must have the same shape, got {tensors[0].shape} and {t.shape}")
+            raise RuntimeError(f"stack: all tensors must have the same shape, got {tuple(tensors[0].shape)} and "
+                               f"{tuple(t.shape)}")
     dim = normalize_dim(dim, tensors[0].ndim + 1, "stack")
     return cat([t.unsqueeze(dim) for t in tensors], dim)

@@ -17,17 +17,18 @@ def default_grad_outputs(outputs, grad_outputs, op_name):
     result = []
     for output, grad in zip(outputs, grad_outputs):
         if not output.requires_grad:
-            raise RuntimeError(f"{op_name}: tensor of shape {output.shape} does not require grad and has no "
+            raise RuntimeError(f"{op_name}: tensor of shape {tuple(output.shape)} does not require grad and has no "
                                "grad_fn (was it computed under no_grad, or from tensors without requires_grad?)")
         if grad is None:
             if output.numel() != 1:
                 raise RuntimeError(f"{op_name}: grad can be implicitly created only for scalar outputs, got shape "
-                                   f"{output.shape}; pass gradient= with that shape")
+                                   f"{tuple(output.shape)}; pass gradient= with that shape")
             grad = Tensor._make(output.backend.full(output.shape, 1, output.dtype), output.device)
         elif not isinstance(grad, Tensor):
             grad = Tensor(grad, dtype=output.dtype, device=output.device)
         if grad.shape != output.shape:
-            raise RuntimeError(f"{op_name}: gradient of shape {grad.shape} given for output of shape {output.shape}")
+            raise RuntimeError(f"{op_name}: gradient of shape {tuple(grad.shape)} given for output of shape "
+                               f"{tuple(output.shape)}")
         result.append(grad)
     return result
 
@@ -53,15 +54,15 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     nodes = []
     for position, tensor in enumerate(inputs):
         if not tensor.requires_grad:
-            raise RuntimeError(f"grad: input {position} (shape {tensor.shape}) does not require grad")
+            raise RuntimeError(f"grad: input {position} (shape {tuple(tensor.shape)}) does not require grad")
         nodes.append(tensor.grad_fn if tensor.grad_fn is not None else tensor._grad_accumulator())
     captured, _ = run_backward(outputs, grads, retain_graph, create_graph, capture=dict.fromkeys(nodes))
     result = []
     for position, node in enumerate(nodes):
         value = captured[node]
         if value is None and not allow_unused:
-            raise RuntimeError(f"grad: input {position} (shape {inputs[position].shape}) was not used to compute "
-                               "the outputs; pass allow_unused=True to get None for it")
+            raise RuntimeError(f"grad: input {position} (shape {tuple(inputs[position].shape)}) was not used to "
+                               "compute the outputs; pass allow_unused=True to get None for it")
         result.append(value)
     return tuple(result)
 

@@ -66,7 +66,7 @@ def check_gradients_finite(node, input_grads):
         if grad is None or not grad.dtype.is_floating or bool(grad.backend.isfinite(grad.array).all()):
             continue
         kind = "NaN" if bool(grad.backend.xp.isnan(grad.array).any()) else "inf"
-        shapes = ", ".join(str(meta[0]) for meta in node._input_meta if meta is not None)
+        shapes = ", ".join(str(tuple(meta[0])) for meta in node._input_meta if meta is not None)
         site = getattr(node, "forward_call_site", None) or \
             "unknown (the forward pass ran outside detect_anomaly(); run it inside to see where)"
         raise RuntimeError(f"detect_anomaly: {node.name} backward returned {kind} in the gradient for its input "

@@ -174,8 +174,8 @@ def _check_gradients(node, input_grads):
         if grad is not None and meta is not None:
             shape, dtype = meta
             if grad.shape != shape:
-                raise RuntimeError(f"{node.name}.backward returned a gradient of shape {grad.shape} "
-                                   f"for input {position} of shape {shape}")
+                raise RuntimeError(f"{node.name}.backward returned a gradient of shape {tuple(grad.shape)} "
+                                   f"for input {position} of shape {tuple(shape)}")
             if grad.dtype is not dtype:
                 grad = grad.to(dtype)
         checked.append(grad)

@@ -33,6 +33,12 @@ class ArrayBackend:
     def arange(self, start, stop, step, dtype):
         return self.xp.arange(start, stop, step, dtype=dtype.numpy_name)
 
+    def linspace(self, start, stop, steps, dtype):
+        return self.xp.linspace(start, stop, steps, dtype="float64").astype(dtype.numpy_name)
+
+    def eye(self, n, m, dtype):
+        return self.xp.eye(n, m, dtype=dtype.numpy_name)
+
     def astype(self, array, dtype):
         return array.astype(dtype.numpy_name, copy=False)
 
@@ -76,6 +82,20 @@ class ArrayBackend:
     def where(self, condition, a, b): return self.xp.where(condition, a, b)
     def clip(self, a, low, high): return self.xp.clip(a, low, high)
     def isfinite(self, a): return self.xp.isfinite(a)
+    def isnan(self, a): return self.xp.isnan(a)
+    def isinf(self, a): return self.xp.isinf(a)
+    def isclose(self, a, b, rtol, atol, equal_nan): return self.xp.isclose(a, b, rtol, atol, equal_nan)
+    def floor_divide(self, a, b): return self.xp.floor_divide(a, b)  # rounds toward -inf, as Python's //
+    def remainder(self, a, b): return self.xp.remainder(a, b)  # the sign of b, as Python's %
+    def fmod(self, a, b): return self.xp.fmod(a, b)  # the sign of a, as C's fmod
+    def floor(self, a): return self.xp.floor(a)
+    def ceil(self, a): return self.xp.ceil(a)
+    def round(self, a): return self.xp.round(a)  # halves to even, as PyTorch
+    def trunc(self, a): return self.xp.trunc(a)
+    def exp2(self, a): return self.xp.exp2(a)
+    def log2(self, a): return self.xp.log2(a)
+    def log1p(self, a): return self.xp.log1p(a)
+    def expm1(self, a): return self.xp.expm1(a)
     def logical_not(self, a): return self.xp.logical_not(a)
 
     def erf(self, a):
@@ -106,6 +126,8 @@ class ArrayBackend:
             return self.xp.empty(shape, a.dtype)
         return self.xp.broadcast_to(a, shape)
     def concatenate(self, arrays, axis): return self.xp.concatenate(arrays, axis=axis)
+    def flip(self, a, axes): return self.xp.flip(a, axes)
+    def roll(self, a, shifts, axes): return self.xp.roll(a, shifts, axes)
     def stack(self, arrays, axis): return self.xp.stack(arrays, axis=axis)
     def tril(self, a, k): return self.xp.tril(a, k)
     def triu(self, a, k): return self.xp.triu(a, k)
@@ -119,6 +141,11 @@ class ArrayBackend:
 
     def setitem(self, a, index, value):
         a[index] = value
+
+    def nonzero(self, a):
+        """The indices of the non-zero elements, one row per element: (count, a.ndim), int64."""
+        return self.xp.stack(self.xp.nonzero(a), axis=1).astype("int64") if a.ndim else \
+            self.xp.zeros((int(a != 0), 0), dtype="int64")
 
     def take_along_axis(self, a, indices, axis):
         return self.xp.take_along_axis(a, indices, axis=axis)

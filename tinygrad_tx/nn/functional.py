@@ -39,14 +39,15 @@ def linear(x, weight, bias=None):
     """x @ weight.T + bias, weight of shape (out_features, in_features)."""
     x, weight, bias = cast_to_half(x, weight, bias)  # autocast: half-precision product, float32 master weights
     if x.shape[-1] != weight.shape[-1]:
-        raise RuntimeError(f"linear: input of shape {x.shape} does not match weight of shape {weight.shape} "
-                           f"(expected last dim {weight.shape[-1]})")
+        raise RuntimeError(f"linear: input of shape {tuple(x.shape)} does not match weight of shape "
+                           f"{tuple(weight.shape)} (expected last dim {weight.shape[-1]})")
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and (t.dtype is not x.dtype or t.device != x.device):
             raise RuntimeError(f"linear: {name} is {t.dtype} on {t.device} but the input is {x.dtype} on {x.device}")
     if x.ndim == 0 or weight.ndim != 2 or (bias is not None and bias.shape != (weight.shape[0],)):
-        raise RuntimeError(f"linear: expected input (..., in), weight (out, in) and bias (out,), got input {x.shape}, "
-                           f"weight {weight.shape}, bias {None if bias is None else bias.shape}")
+        raise RuntimeError("linear: expected input (..., in), weight (out, in) and bias (out,), got input "
+                           f"{tuple(x.shape)}, weight {tuple(weight.shape)}, bias "
+                           f"{None if bias is None else tuple(bias.shape)}")
     return Linear.apply(x, weight, bias)
 
 
@@ -80,11 +81,11 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     x, weight, bias = cast_to_float32(x, weight, bias)  # autocast: mean and variance in float32
     if tuple(x.shape[x.ndim - len(normalized_shape):]) != normalized_shape:
-        raise RuntimeError(f"layer_norm: input of shape {x.shape} does not end with normalized_shape "
+        raise RuntimeError(f"layer_norm: input of shape {tuple(x.shape)} does not end with normalized_shape "
                            f"{normalized_shape}")
     for name, param in (("weight", weight), ("bias", bias)):
         if param is not None and tuple(param.shape) != normalized_shape:
-            raise RuntimeError(f"layer_norm: {name} of shape {param.shape} does not match normalized_shape "
+            raise RuntimeError(f"layer_norm: {name} of shape {tuple(param.shape)} does not match normalized_shape "
                                f"{normalized_shape}")
         if param is not None and (param.dtype is not x.dtype or param.device != x.device):
             raise RuntimeError(f"layer_norm: {name} is {param.dtype} on {param.device} but the input is "
@@ -110,8 +111,8 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoo
         return _cross_entropy_with_probabilities(input, target, reduction, label_smoothing)
     expected = (input.shape[0],) + tuple(input.shape[2:])
     if tuple(target.shape) != expected:
-        raise RuntimeError(f"cross_entropy: target of shape {target.shape} does not match logits of shape "
-                           f"{input.shape} (expected target shape {expected})")
+        raise RuntimeError(f"cross_entropy: target of shape {tuple(target.shape)} does not match logits of shape "
+                           f"{tuple(input.shape)} (expected target shape {expected})")
     if input.ndim > 2:  # (N, C, d1, ...) -> (N * d1 * ..., C)
         input = input.permute(0, *range(2, input.ndim), 1).reshape(-1, n_classes)
     flat_target = target.reshape(-1)
@@ -125,8 +126,8 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoo
 
 def _cross_entropy_with_probabilities(input, target, reduction, label_smoothing):
     if target.shape != input.shape:
-        raise RuntimeError(f"cross_entropy: probability targets must have the logits' shape {input.shape}, "
-                           f"got {target.shape}")
+        raise RuntimeError(f"cross_entropy: probability targets must have the logits' shape {tuple(input.shape)}, "
+                           f"got {tuple(target.shape)}")
     n_classes = input.shape[1]
     target = target * (1 - label_smoothing) + label_smoothing / n_classes
     losses = -(input.log_softmax(1) * target).sum(1)
@@ -147,8 +148,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                                f"{query.dtype} on {query.device}")
     if query.ndim < 2 or query.shape[-1] != key.shape[-1] or key.shape[:-1] != value.shape[:-1] \
             or query.shape[:-2] != key.shape[:-2]:
-        raise RuntimeError(f"scaled_dot_product_attention: incompatible shapes query {query.shape}, key {key.shape}, "
-                           f"value {value.shape} (expected (..., L, E), (..., S, E), (..., S, Ev))")
+        raise RuntimeError(f"scaled_dot_product_attention: incompatible shapes query {tuple(query.shape)}, key "
+                           f"{tuple(key.shape)}, value {tuple(value.shape)} (expected (..., L, E), (..., S, E), "
+                           "(..., S, Ev))")
     if is_causal and attn_mask is not None:
         raise RuntimeError("scaled_dot_product_attention: pass either attn_mask or is_causal, not both")
     length, source_length = query.shape[-2], key.shape[-2]

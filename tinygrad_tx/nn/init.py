@@ -31,7 +31,8 @@ def constant_(tensor, value):
 
 def _fans(tensor):
     if tensor.ndim < 2:
-        raise ValueError(f"fan in and fan out need a tensor with at least 2 dimensions, got shape {tensor.shape}")
+        raise ValueError("fan in and fan out need a tensor with at least 2 dimensions, got shape "
+                         f"{tuple(tensor.shape)}")
     receptive = 1
     for n in tensor.shape[2:]:
         receptive *= n

@@ -83,6 +83,83 @@ class Div(Function):
         return grad_a, grad_b
 
 
+class _StepFunction(Function):
+    """A piecewise constant function of its inputs: the derivative is 0 wherever it exists, as PyTorch's
+    floor, round and div(rounding_mode="floor") backward say."""
+    @staticmethod
+    def backward(ctx, grad_output):
+        return tuple(None if meta is None else grad_output.new_zeros(meta[0]) for meta in ctx._input_meta)
+
+
+class _Rounding(_StepFunction):
+    rounding = None  # the backend's function
+
+    @classmethod
+    def forward(cls, ctx, x):
+        return getattr(x.backend, cls.rounding)(x.array)
+
+
+class Floor(_Rounding):
+    rounding = "floor"
+
+
+class Ceil(_Rounding):
+    rounding = "ceil"
+
+
+class Round(_Rounding):
+    rounding = "round"
+
+
+class Trunc(_Rounding):
+    rounding = "trunc"
+
+
+class FloorDivide(_StepFunction):
+    """a // b, rounded toward -inf (PyTorch's floor_divide and Python's //)."""
+    @staticmethod
+    def forward(ctx, a, b):
+        return a.backend.floor_divide(a.array, b.array)
+
+
+class Remainder(Function):
+    """a % b with the sign of b (PyTorch's remainder and Python's %): a - b * floor(a / b)."""
+    @staticmethod
+    def forward(ctx, a, b):
+        if ctx.needs_input_grad and ctx.needs_input_grad[1]:
+            ctx.save_for_backward(a, b)
+        return a.backend.remainder(a.array, b.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d/da = 1, d/db = -floor(a / b)
+        (shape_a, _), (shape_b, _) = ctx._input_meta
+        grad_b = None
+        if ctx.needs_input_grad[1]:
+            a, b = ctx.saved_tensors
+            grad_b = unbroadcast(-grad_output * constant(a, a.backend.floor_divide(a.array, b.array)), shape_b)
+        return unbroadcast(grad_output, shape_a), grad_b
+
+
+class Fmod(Function):
+    """fmod(a, b) with the sign of a (C's fmod): a - b * trunc(a / b)."""
+    @staticmethod
+    def forward(ctx, a, b):
+        if ctx.needs_input_grad and ctx.needs_input_grad[1]:
+            ctx.save_for_backward(a, b)
+        return a.backend.fmod(a.array, b.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d/da = 1, d/db = -trunc(a / b)
+        (shape_a, _), (shape_b, _) = ctx._input_meta
+        grad_b = None
+        if ctx.needs_input_grad[1]:
+            a, b = ctx.saved_tensors
+            grad_b = unbroadcast(-grad_output * constant(a, a.backend.trunc(a.array / b.array)), shape_b)
+        return unbroadcast(grad_output, shape_a), grad_b
+
+
 class Reciprocal(Function):
     saves_output = True
 
@@ -166,6 +243,32 @@ class Exp(Function):
         return grad_output * ctx.output
 
 
+class Exp2(Function):
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.backend.exp2(x.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d 2^x/dx = 2^x ln 2
+        return grad_output * ctx.output * math.log(2)
+
+
+class Expm1(Function):
+    saves_output = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.backend.expm1(x.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d(e^x - 1)/dx = e^x = out + 1
+        return grad_output * (ctx.output + 1)
+
+
 class Log(Function):
     @staticmethod
     def forward(ctx, x):
@@ -176,6 +279,31 @@ class Log(Function):
     def backward(ctx, grad_output):
         (x,) = ctx.saved_tensors
         return grad_output / x
+
+
+class Log2(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.backend.log2(x.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # d log2(x)/dx = 1 / (x ln 2)
+        (x,) = ctx.saved_tensors
+        return grad_output / (x * math.log(2))
+
+
+class Log1p(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.backend.log1p(x.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (x,) = ctx.saved_tensors
+        return grad_output / (x + 1)
 
 
 class Sqrt(Function):

@@ -1,4 +1,4 @@
-"""Ops that move data without changing values: reshape, permute, expand, copy, cat, device transfer."""
+"""Ops that move data without changing values: reshape, permute, expand, flip, roll, copy, cat, device transfer."""
 from ..autograd import Function
 from .elementwise import unbroadcast
 
@@ -43,6 +43,32 @@ class Expand(Function):
     def backward(ctx, grad_output):
         ((shape, _), _) = ctx._input_meta
         return unbroadcast(grad_output, shape), None
+
+
+class Flip(Function):
+    """The elements in reverse order along dims (a copy, as PyTorch's flip)."""
+    @staticmethod
+    def forward(ctx, x, dims):
+        ctx.dims = dims
+        return x.backend.copy(x.backend.flip(x.array, dims))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output.flip(ctx.dims), None
+
+
+class Roll(Function):
+    """Elements shifted along dims, those pushed off one end coming back at the other; with dims None, along
+    the flattened tensor (PyTorch's roll)."""
+    @staticmethod
+    def forward(ctx, x, shifts, dims):
+        ctx.shifts, ctx.dims = shifts, dims
+        return x.backend.roll(x.array, shifts, dims)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        unshift = -ctx.shifts if ctx.dims is None else tuple(-s for s in ctx.shifts)
+        return Roll.apply(grad_output, unshift, ctx.dims), None, None
 
 
 class CheckUnchanged(Function):

@@ -1,4 +1,4 @@
-"""Reductions over dimensions. Backward broadcasts the gradient back over what was reduced."""
+"""Reductions over dimensions, and the running sum. Backward broadcasts the gradient back over what was reduced."""
 from ..autograd import Function
 from .dims import keepdim_shape
 from .elementwise import constant
@@ -8,12 +8,26 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, x, dims, keepdim):
         ctx.dims = dims
-        return x.backend.sum(x.array, dims, keepdim)
+        return x.backend.astype(x.backend.sum(x.array, dims, keepdim), x.dtype)  # NumPy sums int32 as int64
 
     @staticmethod
     def backward(ctx, grad_output):
         ((shape, _), _, _) = ctx._input_meta
         return grad_output.reshape(keepdim_shape(shape, ctx.dims)).expand(shape), None, None
+
+
+class Cumsum(Function):
+    """Running sums along dim: out[i] = x[0] + ... + x[i]."""
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        return x.backend.astype(x.backend.cumsum(x.array, dim), x.dtype)  # NumPy sums int32 as int64
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        # x[j] is in every out[i] with i >= j: its gradient is the sum of grad_output from j to the end
+        dim = ctx.dim
+        return grad_output.flip(dim).cumsum(dim).flip(dim), None
 
 
 class _Extreme(Function):
