@@ -353,7 +353,7 @@ class Tensor:
         return self.new_full(_shape_arg(size), 0, dtype)  # zero-filled, as empty()
 
     def clone(self):
-        return movement.Copy.apply(self)
+        return movement.Copy.apply(self, True)
 
     # --- arithmetic ---------------------------------------------------------------------------------------------------
     def _binary(self, other, function, op_name, reverse=False, floating=False):
@@ -703,7 +703,8 @@ class Tensor:
         return where(condition, self, other)
 
     def masked_fill(self, mask, value):
-        return where(mask, _scalar_like(value, self) if isinstance(value, _SCALARS) else value, self)
+        result = where(mask, _scalar_like(value, self) if isinstance(value, _SCALARS) else value, self)
+        return result.contiguous()  # PyTorch's masked_fill is C-contiguous whatever the input's layout
 
     def tril(self, diagonal=0):
         return self._triangle(diagonal, self.backend.tril, "tril")
@@ -716,7 +717,7 @@ class Tensor:
             raise RuntimeError(f"{op_name}: expected a tensor with at least 2 dimensions, got shape "
                                f"{tuple(self.shape)}")
         mask = keep(self.backend.full(self.shape[-2:], True, dtypes.bool_), diagonal)
-        return self.masked_fill(~Tensor._make(mask, self.device), 0)
+        return where(Tensor._make(mask, self.device), self, _scalar_like(0, self))  # keeps self's layout, as PyTorch
 
     # --- reductions -----------------------------------------------------------------------------------------------------------
     def sum(self, dim=None, keepdim=False, dtype=None):
@@ -836,7 +837,12 @@ class Tensor:
         # always a new tensor, even for the same shape: a view made under no_grad must not carry the graph
         return movement.Reshape.apply(self, _resolve_shape(_shape_arg(shape), self.numel(), self.shape, "reshape"))
 
-    view = reshape
+    def view(self, *shape):
+        result = self.reshape(*shape)
+        if result.numel() and not self.backend.is_view_of(result.array, self.array):
+            raise RuntimeError(f"view: size {tuple(result.shape)} is not compatible with the input's size and "
+                               f"stride (shape {tuple(self.shape)}, not contiguous); use .reshape(...) instead")
+        return result
 
     def view_as(self, other):
         return self.reshape(other.shape)
@@ -921,7 +927,7 @@ class Tensor:
     def contiguous(self):
         if self.array.flags.c_contiguous:
             return self
-        return movement.Copy.apply(self)
+        return movement.Copy.apply(self, False)
 
     def is_contiguous(self):
         return bool(self.array.flags.c_contiguous)

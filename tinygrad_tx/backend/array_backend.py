@@ -42,11 +42,14 @@ class ArrayBackend:
     def astype(self, array, dtype):
         return array.astype(dtype.numpy_name, copy=False)
 
-    def copy(self, array):
-        return array.copy()
+    def copy(self, array, keep_layout=False):
+        # keep_layout, as PyTorch's preserve_format: a dense array (a permutation of a C-contiguous one) keeps its
+        # order of dims in memory; anything else (a slice with gaps, an expanded array) becomes C-contiguous
+        return array.copy(order="K" if keep_layout and _is_dense(array) else "C")
 
     def contiguous(self, array):
-        return self.xp.ascontiguousarray(array)
+        # ascontiguousarray would also turn a 0-d array into a 1-d one
+        return array if array.flags.c_contiguous else self.xp.ascontiguousarray(array)
 
     # --- randomness ----------------------------------------------------------
     def seed(self, seed):
@@ -196,3 +199,13 @@ def _count(shape):
     for n in shape:
         count *= n
     return count
+
+
+def _is_dense(array):
+    """Whether the elements fill a block of memory without gaps or repeats, in some order of the dims."""
+    expected = array.itemsize
+    for stride, size in sorted((abs(s), n) for s, n in zip(array.strides, array.shape) if n != 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True

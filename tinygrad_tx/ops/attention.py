@@ -18,11 +18,14 @@ class ScaledDotProductAttention(FusedFunction):
         backend = q.backend
         ctx.backend, ctx.kernels = backend, backend.kernels
         causal = mask is not None and getattr(mask, "is_causal_mask", False)  # set by F.scaled_dot_product_attention
-        # which edits after the forward are errors, as PyTorch's CPU attention: its fused kernel (4-D, no dropout)
-        # keeps q, k, v and the output; its other path keeps only v, so there q, k and the output may change;
-        # with no queries or no keys it keeps nothing
+        # which edits after the forward are errors, as PyTorch's CPU attention: its fused kernel keeps q, k, v and
+        # the output; its other path keeps only v, so there q, k and the output may change; with no queries or no
+        # keys it keeps nothing. The fused kernel takes 4-D inputs with unit last strides, v's width equal to the
+        # others', no dropout and no mask that needs a gradient.
         empty = q.shape[-2] == 0 or k.shape[-2] == 0
-        ctx.keeps_all = q.ndim == 4 and dropout_keep is None and q.shape[-1] > 0 and not empty
+        ctx.keeps_all = q.ndim == 4 and dropout_keep is None and 0 < q.shape[-1] == v.shape[-1] and not empty \
+            and all(t.shape[-1] == 1 or t.array.strides[-1] == t.array.itemsize for t in (q, k, v)) \
+            and not (mask is not None and mask.requires_grad)
         ctx.save_for_backward(*((q, k, v) if ctx.keeps_all else (None, None, None if empty else v)))
         if ctx.kernels is not None and dropout_keep is None and (mask is None or causal) \
                 and ctx.kernels.supports_attention(q.array, k.array, v.array):

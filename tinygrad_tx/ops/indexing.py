@@ -55,7 +55,8 @@ class Getitem(Function):
     @staticmethod
     def forward(ctx, x, index):
         ctx.index = index
-        return x.backend.getitem(x.array, index)
+        # C order, as PyTorch's: NumPy can return the selected dims strided when the index arrays are not first
+        return x.backend.contiguous(x.backend.getitem(x.array, index))
 
     @staticmethod
     def backward(ctx, grad_output):

@@ -88,21 +88,23 @@ class CheckUnchanged(Function):
 
 
 class Copy(Function):
-    """A fresh C-contiguous copy (clone, contiguous)."""
+    """A fresh copy: C-contiguous (contiguous), or in the source's memory order (clone, as PyTorch's
+    preserve_format: a later view of the copy then sees what a view of the source would)."""
     @staticmethod
-    def forward(ctx, x):
-        return x.backend.copy(x.array)
+    def forward(ctx, x, keep_layout):
+        return x.backend.copy(x.array, keep_layout)
 
     @staticmethod
     def backward(ctx, grad_output):
-        return grad_output
+        return grad_output, None
 
 
 class Cat(Function):
     @staticmethod
     def forward(ctx, dim, *tensors):
         ctx.dim = dim
-        return tensors[0].backend.concatenate([t.array for t in tensors], dim)
+        # C order whatever the inputs' (NumPy follows theirs, PyTorch does not): a later view must see it as PyTorch's
+        return tensors[0].backend.contiguous(tensors[0].backend.concatenate([t.array for t in tensors], dim))
 
     @staticmethod
     def backward(ctx, grad_output):

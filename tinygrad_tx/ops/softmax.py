@@ -17,7 +17,7 @@ class Softmax(FusedFunction):
         if x.ndim and x.shape[dim] == 0:  # nothing to normalize: an empty result (the max below has no identity)
             return backend.copy(x.array)
         exps = backend.exp(x.array - backend.max(x.array, dim, True))
-        return exps / backend.sum(exps, dim, True)
+        return backend.contiguous(exps / backend.sum(exps, dim, True))  # C order whatever x's, as PyTorch
 
     @staticmethod
     def backward_arrays(ctx, grad_output):
@@ -50,7 +50,7 @@ class LogSoftmax(FusedFunction):
         if x.ndim and x.shape[dim] == 0:
             return backend.copy(x.array)
         shifted = x.array - backend.max(x.array, dim, True)
-        return shifted - backend.log(backend.sum(backend.exp(shifted), dim, True))
+        return backend.contiguous(shifted - backend.log(backend.sum(backend.exp(shifted), dim, True)))
 
     @staticmethod
     def backward_arrays(ctx, grad_output):
