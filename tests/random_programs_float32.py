@@ -1,0 +1,92 @@
+"""The random programs again, in float32: the same source with float32 data, on tinygrad_tx and on torch.
+
+float32 rounding makes both runs drift from the exact values, by amounts that depend on how each
+library orders its sums, so a fixed tolerance would either miss real errors or flag honest rounding.
+The yardstick is torch's own float32 error: each value and gradient of ours must lie within
+RTOL/ATOL of torch's float32 result plus SLACK times the distance between torch's float32 and float64
+results. An ill-conditioned value (where float32 itself says little) is thereby given room, and a
+well-conditioned one is held to float32 accuracy.
+
+    python tests/random_programs_float32.py 17            # how first-order program 17 compares in float32
+    python tests/random_programs_float32.py --second 17
+"""
+import argparse
+import warnings
+
+import numpy as np
+import torch
+
+from random_programs import compare_runs, generate, run_source
+
+RTOL, ATOL, SLACK = 1e-4, 1e-5, 10
+
+
+def float32_lines(lines):
+    return [line.replace("float64", "float32") for line in lines]
+
+
+def _arrays(value):
+    """The arrays a name holds that a difference can show in: a tensor's value and .grad, a list of gradients."""
+    if isinstance(value, (list, tuple)):
+        return [array for item in value for array in _arrays(item)]
+    if value is None or not hasattr(value, "detach"):
+        return []
+    arrays = [np.asarray(value.detach().numpy())]
+    if value.grad is not None:
+        arrays.append(np.asarray(value.grad.detach().numpy()))
+    return arrays
+
+
+def problems_of(program):
+    lines = float32_lines(program.lines)
+    data32 = [np.asarray(a, dtype=np.float32) for a in program.data]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # reading .grad of a torch non-leaf warns
+        theirs = run_source(lines, data32, "torch")
+        ours = run_source(lines, data32, "tinygrad_tx")
+        return _compare(program.torch_run, theirs, ours, lines)
+
+
+def _compare(theirs64, theirs, ours, lines):
+    if (ours.error is None) != (theirs.error is None):
+        return compare_runs(ours, theirs, lines)  # names which one raised
+    if ours.error is not None or theirs64.error is not None:
+        return []
+    problems = []
+    for name, value in theirs.names.items():
+        if name in ("t", "F", "D") or name.startswith("__") or callable(value) and not hasattr(value, "shape"):
+            continue
+        expected, exact, got = _arrays(value), _arrays(theirs64.names.get(name)), _arrays(ours.names.get(name))
+        if len(expected) != len(got) or len(exact) != len(expected):
+            continue  # a gradient present on one side only is the float64 test's business
+        for e, x, g in zip(expected, exact, got):
+            if e.shape != g.shape or e.dtype.kind != "f":
+                continue
+            allowed = ATOL + RTOL * np.abs(e) + SLACK * np.abs(e - x.astype(np.float64))
+            bad = ~(np.abs(g - e) <= allowed) & ~(np.isnan(g) & np.isnan(e))
+            if bad.any():
+                i = np.unravel_index(np.argmax(bad), bad.shape)
+                problems.append(f"{name}: {int(bad.sum())} of {e.size} differ in float32, e.g. at {tuple(map(int, i))}: "
+                                f"{g[i]!r} vs torch {e[i]!r} (float64: {x[i]!r})")
+                break
+    return problems
+
+
+def check(seed, second_order=False):
+    program = generate(seed, second_order)
+    if program.skipped:
+        return None
+    problems = problems_of(program)
+    if not problems:
+        return None
+    kind = "second-order" if second_order else "first-order"
+    listing = "\n".join(f"    {i:2d}  {line}" for i, line in enumerate(float32_lines(program.lines)))
+    return f"{kind} program {seed} (float32): " + "; ".join(problems[:3]) + f"\n{listing}"
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("seed", type=int)
+    parser.add_argument("--second", action="store_true", help="a second-order program")
+    args = parser.parse_args()
+    print(check(args.seed, args.second) or "# agrees with torch in float32")

@@ -1,0 +1,42 @@
+"""The random programs in float32 against torch's float32 (tests/random_programs_float32.py says how they are
+judged). The default run checks 500 first-order and 100 second-order programs; `pytest --long` 8,000 and 2,000.
+
+    python tests/random_programs_float32.py 1234     # reproduce one
+"""
+import pytest
+
+from random_programs import one_thread
+from random_programs_float32 import check
+
+PROGRAMS = {False: 500, True: 100}
+LONG_PROGRAMS = {False: 8_000, True: 2_000}
+BATCH, LONG_BATCH = 100, 1_000
+
+
+def pytest_generate_tests(metafunc):
+    if "seeds" not in metafunc.fixturenames:
+        return
+    long = metafunc.config.getoption("--long")
+    second_order = metafunc.function.__name__.endswith("second_order")
+    total = (LONG_PROGRAMS if long else PROGRAMS)[second_order]
+    batch = LONG_BATCH if long else BATCH
+    # seeds past the float64 run's, so these are new programs
+    starts = range(100_000, 100_000 + total, batch)
+    metafunc.parametrize("seeds", [range(start, start + batch) for start in starts],
+                         ids=[f"seeds{start}-{start + batch - 1}" for start in starts])
+
+
+def _check_all(seeds, second_order):
+    with one_thread():
+        reports = [report for report in (check(seed, second_order) for seed in seeds) if report is not None]
+    if reports:
+        pytest.fail(f"{len(reports)} of {len(seeds)} float32 programs differ from torch:\n" + "\n\n".join(reports[:3]),
+                    pytrace=False)
+
+
+def test_random_programs_match_torch_in_float32(seeds):
+    _check_all(seeds, second_order=False)
+
+
+def test_random_programs_match_torch_in_float32_second_order(seeds):
+    _check_all(seeds, second_order=True)
