@@ -22,7 +22,7 @@ class ScaledDotProductAttention(FusedFunction):
         # the output; its other path keeps only v, so there q, k and the output may change; with no queries or no
         # keys it keeps nothing. The fused kernel takes 4-D inputs with unit last strides, v's width equal to the
         # others', no dropout and no mask that needs a gradient.
-        empty = q.shape[-2] == 0 or k.shape[-2] == 0
+        empty = k.shape[-2] == 0 or 0 in q.shape[:-1] or v.shape[-1] == 0  # no keys, or an empty output
         ctx.keeps_all = q.ndim == 4 and dropout_keep is None and 0 < q.shape[-1] == v.shape[-1] and not empty \
             and all(t.shape[-1] == 1 or t.array.strides[-1] == t.array.itemsize for t in (q, k, v)) \
             and not (mask is not None and mask.requires_grad)
