@@ -439,3 +439,43 @@ def test_autograd_grad_fills_retained_grads():
         h.retain_grad()
         gs = t.autograd.grad((h * h).sum(), [a])
     """, randn(3))
+
+
+# --- found by the long random-program run ---------------------------------------------------------------------------
+def test_pow_with_a_constant_exponent_keeps_its_output():
+    # PyTorch's pow of two tensors saves its result whichever gradient is wanted: editing it is an error
+    assert_agrees("""
+        a = t.tensor(D[0], requires_grad=True)
+        y = (a * a + 0.5) ** t.tensor(D[1]).sum().tanh()
+        y.add_(1.0)
+        loss = (y * t.tensor(D[2])).sum()
+        loss.backward()
+    """, randn(3, 2), randn(2, seed=1), randn(3, 2, seed=2))
+
+
+@pytest.mark.parametrize("index", ["a[-1, ..., t.tensor([2, 2, 0])]", "a[:, 0, None, t.tensor([0, 0, 1])]"])
+def test_index_that_reorders_dims_gives_a_fresh_tensor(index):
+    # an int and an index array apart in NumPy's eyes: the result's dims are reordered, yet it is no view
+    assert_agrees(f"""
+        a = t.tensor(D[0], requires_grad=True)
+        v1 = {index}
+        v2 = v1.view_as(v1)
+        v2[[-1], ...] = -0.781
+        v1.retain_grad()
+        loss = (v2 * v2.detach()).sum()
+        loss.backward()
+    """, randn(4, 3, 3))
+
+
+@pytest.mark.parametrize("shapes", [((4, 0, 3, 1),) * 3, ((2, 2, 3), (2, 2, 3), (2, 2, 0))])
+def test_attention_with_an_empty_output_saves_nothing(shapes):
+    assert_agrees("""
+        a = t.tensor(D[0], requires_grad=True)
+        b = t.tensor(D[1], requires_grad=True)
+        c = t.tensor(D[2], requires_grad=True)
+        y = F.scaled_dot_product_attention(a * 1.0, b * 1.0, c * 1.0)
+        with t.no_grad(): y.fill_(0.5)
+        with t.no_grad(): c.mul_(2.0)
+        loss = (y * 2.0).sum()
+        loss.backward()
+    """, *(randn(*shape, seed=i) for i, shape in enumerate(shapes)))

@@ -211,7 +211,7 @@ class PowScalar(Function):
 
 class Pow(Function):
     """a ** b for two tensors."""
-    saves_output = True  # the exponent's gradient reads a ** b, as PyTorch's
+    saves_output = True  # the exponent's gradient reads a ** b; PyTorch keeps it whichever gradient is wanted
 
     @staticmethod
     def forward(ctx, a, b):
@@ -221,13 +221,14 @@ class Pow(Function):
     @staticmethod
     def backward(ctx, grad_output):
         a, b = ctx.saved_tensors
+        out = ctx.output  # read even when unused: editing it in place is an error here as in PyTorch
         grad_a = grad_b = None
         if ctx.needs_input_grad[0]:
             grad_a = unbroadcast(grad_output * b * a ** (b - 1), a.shape)
         if ctx.needs_input_grad[1]:
             # d(a^b)/db = a^b log a; PyTorch takes 0 where a == 0 and b >= 0, and so do we
             safe_a = a.masked_fill(a == 0, 1)
-            grad_b = unbroadcast(grad_output * ctx.output * safe_a.log(), b.shape)
+            grad_b = unbroadcast(grad_output * out * safe_a.log(), b.shape)
         return grad_a, grad_b
 
 
