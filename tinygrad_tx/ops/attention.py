@@ -38,7 +38,8 @@ class ScaledDotProductAttention(FusedFunction):
         q_array, k_array, v_array = (backend.contiguous(t.array) for t in (q, k, v))
         if not ctx.keeps_all:  # backward reads q and k: our own copies, since the user may edit theirs
             q_array, k_array = (a if a is not t.array else backend.copy(a) for a, t in ((q_array, q), (k_array, k)))
-            ctx.free_arguments = (0, 1)  # see composed_arguments
+            # see composed_arguments; with no elements to differentiate at, v and the mask may change too
+            ctx.free_arguments = (0, 1, 2, 3) if empty else (0, 1)
         scores = backend.matmul(q_array, backend.transpose(k_array, _swap_last(k.ndim)))
         scores *= scale
         if mask is not None:
