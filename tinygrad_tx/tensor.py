@@ -1009,7 +1009,7 @@ class Tensor:
         except IndexError as error:
             raise IndexError(f"getitem: {error} (tensor of shape {tuple(self.shape)})") from None
         order = indexing.pytorch_dim_order(index, self.ndim, result.ndim)
-        return result if order is None else result.permute(order)._not_a_view()  # a fresh tensor in PyTorch
+        return result if order is None else result.permute(order).contiguous()._not_a_view()  # fresh, C order
 
     def __setitem__(self, index, value):
         _refuse_overlapping_write(self, "setitem")

@@ -14,9 +14,10 @@ def pytorch_dim_order(index, ndim, result_ndim=0):
     NumPy's result to PyTorch's; None where they agree.
 
     Both put the dims of the index arrays in place of the arrays when the arrays are adjacent, and first
-    when something separates them. They differ on ints: NumPy counts an int beside an array as one more
-    array, PyTorch first selects with it and drops the dim. So for x of shape (3, 1, 4), x[2, :, [0, 3]]
-    is (2, 1) in NumPy (int and array separated) and (1, 2) in PyTorch (x[2] is (1, 4), then [:, [0, 3]])."""
+    when something separates them. They differ on what separates: NumPy counts an int beside an array as
+    one more array, PyTorch first selects with it and drops the dim; and NumPy sees an Ellipsis that stands
+    for no dims as a separator, PyTorch does not. So for x of shape (3, 1, 4), x[2, :, [0, 3]] is (2, 1) in
+    NumPy (int and array separated) and (1, 2) in PyTorch (x[2] is (1, 4), then [:, [0, 3]])."""
     consumed = sum(_dims_consumed(item) for item in index)
     has_ellipsis = any(item is Ellipsis for item in index)
     kinds = []  # per index item: "int", "array" or "basic" (a slice, None, or a dim an Ellipsis stands for)
@@ -29,7 +30,7 @@ def pytorch_dim_order(index, ndim, result_ndim=0):
             kinds.append("basic")
         else:
             kinds.append("array")
-    if "array" not in kinds or "int" not in kinds:
+    if "array" not in kinds:
         return None
     advanced = [i for i, kind in enumerate(kinds) if kind in ("int", "array")]
     arrays = [i for i, kind in enumerate(k for k in kinds if k in ("basic", "array")) if kind == "array"]

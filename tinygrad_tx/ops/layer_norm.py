@@ -26,13 +26,13 @@ class LayerNorm(FusedFunction):
         ctx.saved_arrays = (normalized, rstd)
         ctx.dims = dims
         if weight is None and bias is None:
-            return backend.copy(normalized)  # the output is the user's to edit in place; backward reads this
+            return backend.copy(normalized)  # the user's to edit in place (backward reads `normalized`); C order
         out = normalized
         if weight is not None:
             out = out * weight.array
         if bias is not None:
             out = out + bias.array
-        return out
+        return backend.contiguous(out)  # C order whatever x's, as PyTorch's
 
     @staticmethod
     def backward_arrays(ctx, grad_output):
