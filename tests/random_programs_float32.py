@@ -31,10 +31,15 @@ def _arrays(value):
         return [array for item in value for array in _arrays(item)]
     if value is None or not hasattr(value, "detach"):
         return []
-    arrays = [np.asarray(value.detach().numpy())]
+    arrays = [_numpy(value)]
     if value.grad is not None:
-        arrays.append(np.asarray(value.grad.detach().numpy()))
+        arrays.append(_numpy(value.grad))
     return arrays
+
+
+def _numpy(tensor):
+    # force: torch hands out some zero gradients as ZeroTensors, which convert only when asked to
+    return np.asarray(tensor.detach().numpy(force=True) if isinstance(tensor, torch.Tensor) else tensor.detach().numpy())
 
 
 def problems_of(program):

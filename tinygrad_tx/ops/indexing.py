@@ -43,6 +43,10 @@ def pytorch_dim_order(index, ndim, result_ndim=0):
         tuple(range(n_array_dims + before, n_array_dims + n_basic))
 
 
+def _is_array(item):
+    return not (item is None or item is Ellipsis or isinstance(item, (int, slice)))
+
+
 def _dims_consumed(item):
     """How many of the indexed tensor's dims an index item stands for (an Ellipsis: none of its own)."""
     if item is None or item is Ellipsis:
@@ -56,8 +60,10 @@ class Getitem(Function):
     @staticmethod
     def forward(ctx, x, index):
         ctx.index = index
-        # C order, as PyTorch's: NumPy can return the selected dims strided when the index arrays are not first
-        return x.backend.contiguous(x.backend.getitem(x.array, index))
+        result = x.backend.getitem(x.array, index)
+        # the layout PyTorch's has, for a later view to see the same: NumPy's where the index arrays come first,
+        # C order where NumPy had to move the selected dims to the front
+        return result if _is_array(index[0]) else x.backend.contiguous(result)
 
     @staticmethod
     def backward(ctx, grad_output):
