@@ -479,3 +479,17 @@ def test_attention_with_an_empty_output_saves_nothing(shapes):
         loss = (y * 2.0).sum()
         loss.backward()
     """, *(randn(*shape, seed=i) for i, shape in enumerate(shapes)))
+
+
+def test_index_of_a_transposed_tensor_keeps_its_layout():
+    # PyTorch's index result keeps the source's layout when the index arrays come first: .contiguous() then
+    # makes a new tensor, whose retained gradient stays empty
+    assert_agrees("""
+        c = t.tensor(D[0], requires_grad=True)
+        v4 = (c.mT @ c).T
+        v5 = v4[t.tensor([0])]
+        v6 = v5.contiguous()
+        v6.retain_grad()
+        loss = (v5 * t.tensor(D[1])).sum()
+        loss.backward()
+    """, randn(3, 2), randn(1, 2, seed=1))
