@@ -1,6 +1,10 @@
 """tinygrad_tx: a small deep-learning engine with reverse-mode autograd on NumPy and CuPy."""
+import warnings
+
 from . import autograd
-from .autograd import enable_grad, no_grad, set_grad_enabled, is_grad_enabled
+from .autograd import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+                       set_grad_enabled)
+from .backend import device
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, is_tensor, linspace,
                        one_hot, ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like, randperm,
                        tensor, zeros, zeros_like)
@@ -14,6 +18,8 @@ from .tensor import Tensor, cat, stack, where
 from . import nn, optim  # noqa: E402  (they build on the names above)
 from . import amp, cuda  # noqa: E402  (cuda imports CuPy only when a function needs it)
 from .amp import autocast  # noqa: E402
+from .cuda import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402
+from . import backends  # noqa: E402  (torch.backends' switches: TF32, cuDNN, MPS)
 from .saving import load, save  # noqa: E402  (save and load store Parameters)
 from . import utils  # noqa: E402  (utils.data; utils.tensorboard loads only when imported)
 
@@ -31,6 +37,22 @@ def pow(input, exponent):
 
 
 concat = concatenate = cat
+
+
+_compile_warned = False
+
+
+def compile(model=None, **options):
+    """torch.compile, without a compiler: returns model (a Module or a function) unchanged, so it runs eagerly,
+    op by op, as without compile. Warns once. As a decorator: @compile and @compile(mode=...)."""
+    if model is None:
+        return lambda model: compile(model, **options)
+    global _compile_warned
+    if not _compile_warned and not options.get("disable", False):
+        _compile_warned = True
+        warnings.warn("tinygrad_tx.compile: tinygrad_tx has no compiler; the model is returned unchanged and runs "
+                      "eagerly", stacklevel=2)
+    return model
 
 
 def _method(name):

@@ -14,7 +14,7 @@ from . import dtype as dtypes
 from .autograd.function import AccumulateGrad, VersionCounter
 from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad
 from .amp import autocast_mode as _autocast
-from .backend import get_backend, normalize_device
+from .backend import devices, get_backend, normalize_device, pinned
 from .ops import elementwise, indexing, matmul, movement, reduce
 from .ops.activation import Gelu
 from .ops.dims import broadcast_shape, count_over, normalize_dim, normalize_dims
@@ -71,7 +71,7 @@ class Tensor:
 
     def _init(self, array, device, backend):
         self.array = array
-        self.device = device
+        self.device = device if type(device) is devices.device else normalize_device(device)  # 'cpu' -> device('cpu')
         self.backend = backend
         self.dtype = _dtype_of(array)
         self._requires_grad = False
@@ -200,30 +200,37 @@ class Tensor:
         return (self[i] for i in range(self.shape[0]))
 
     # --- device and dtype ------------------------------------------------------------------------------------
-    def to(self, *args, dtype=None, device=None):
-        """to(device), to(dtype), to(device, dtype), to(other_tensor)."""
-        for arg in args:
-            if isinstance(arg, Tensor):
-                device, dtype = arg.device, arg.dtype
-            elif isinstance(arg, str) and not arg.split(":")[0] in ("cpu", "cuda"):
-                dtype = arg
-            elif isinstance(arg, str):
-                device = arg
-            else:
-                dtype = arg
+    def to(self, *args, **kwargs):
+        """to(device), to(dtype), to(device, dtype), to(other_tensor); non_blocking= is accepted (copies between
+        devices are synchronous), copy=True returns a new tensor even when nothing changes."""
+        device, dtype, _, copy = to_arguments(args, kwargs)
         result = self
         if device is not None and normalize_device(device) != self.device:
             result = movement.ToDevice.apply(result, normalize_device(device))
         dtype = dtypes.to_dtype(dtype)
         if dtype is not None and dtype is not result.dtype:
             result = elementwise.Cast.apply(result, dtype)
-        return result
+        return self.clone() if copy and result is self else result
 
     def cpu(self):
         return self.to("cpu")
 
-    def cuda(self, device=None):
-        return self.to("cuda" if device is None else f"cuda:{device}")
+    def cuda(self, device=None, non_blocking=False):
+        return self.to(devices.cuda_device(device))
+
+    def get_device(self):
+        """The CUDA device index, or -1 on the CPU (as PyTorch)."""
+        return -1 if self.device.index is None else self.device.index
+
+    def pin_memory(self):
+        """A copy in page-locked host memory, which a GPU copies from faster (self if it is there already);
+        as PyTorch, only where a GPU is."""
+        if self.device.type != "cpu":
+            raise RuntimeError(f"pin_memory: cannot pin a tensor on {self.device}: only CPU tensors can be pinned")
+        return self if self.is_pinned() else movement.PinMemory.apply(self)
+
+    def is_pinned(self):
+        return pinned.is_pinned(self.array)
 
     def float(self):
         return self.to(dtypes.float32)
@@ -1311,6 +1318,31 @@ def _array_string(values):
     if ", dtype=" in inner:
         inner = inner[:inner.rindex(", dtype=")]
     return inner.replace("\n      ", "\n       ")
+
+
+def to_arguments(args, kwargs):
+    """(device, dtype, non_blocking, copy) from what Tensor.to and Module.to take, as PyTorch: to(device),
+    to(dtype), to(device, dtype), to(other_tensor) for its device and dtype, then non_blocking and copy,
+    positionally or by name. A device is 'cpu', 'cuda', 'cuda:N', a device object or an index (of a GPU)."""
+    kwargs = dict(kwargs)
+    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    flags = [kwargs.pop("non_blocking", False), kwargs.pop("copy", False)]
+    if kwargs:
+        raise TypeError(f"to() got an unexpected keyword argument {next(iter(kwargs))!r}")
+    given_flags = 0
+    for arg in args:
+        if isinstance(arg, Tensor):
+            device, dtype = arg.device, arg.dtype
+        elif isinstance(arg, bool):
+            if given_flags == len(flags):
+                raise TypeError(f"to() takes at most {len(flags)} flags (non_blocking, copy), got another: {arg}")
+            flags[given_flags] = arg
+            given_flags += 1
+        elif isinstance(arg, int) or (isinstance(arg, str) and arg.partition(":")[0] in devices.TYPES):
+            device = arg
+        else:
+            dtype = arg
+    return device, dtype, flags[0], flags[1]
 
 
 def _rebuild_tensor(cls, array, device, requires_grad, version):

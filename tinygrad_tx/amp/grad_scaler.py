@@ -14,8 +14,12 @@ too large some gradient overflows to inf (or becomes nan): that step is skipped 
     scaler.update()                     # S *= backoff_factor after a skip; S *= growth_factor after
                                         # growth_interval steps in a row without one
 
-The scale is a Python float; the inf/nan check costs one device synchronization per step.
+The scale is a Python float; the inf/nan check costs one device synchronization per step. A scaler for
+'cuda' (the default) on a machine without a GPU warns and disables itself, as PyTorch's: every call then
+passes through.
 """
+import warnings
+
 _READY, _UNSCALED, _STEPPED = "ready", "unscaled", "stepped"
 
 
@@ -30,6 +34,12 @@ class GradScaler:
             raise ValueError(f"GradScaler: growth_interval must be a positive integer, got {growth_interval}")
         self.device = device
         self._enabled = bool(enabled)
+        if self._enabled and str(device).partition(":")[0] == "cuda":
+            from .. import cuda  # here, not at import: tinygrad_tx.cuda.amp builds on this module
+            if not cuda.is_available():  # as PyTorch: without a GPU there is nothing to scale for
+                warnings.warn("tinygrad_tx.cuda.amp.GradScaler is enabled, but CUDA is not available.  Disabling.",
+                              stacklevel=2)
+                self._enabled = False
         self._scale = float(init_scale)
         self._growth_factor = float(growth_factor)
         self._backoff_factor = float(backoff_factor)

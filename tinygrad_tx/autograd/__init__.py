@@ -2,7 +2,8 @@
 from .anomaly_mode import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .engine import run_backward
 from .function import AccumulateGrad, Function
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+                        set_grad_enabled)
 from .gradcheck import gradcheck
 
 
@@ -68,4 +69,5 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 __all__ = ["Function", "AccumulateGrad", "backward", "grad", "gradcheck", "no_grad", "enable_grad",
-           "is_grad_enabled", "set_grad_enabled", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled"]
+           "is_grad_enabled", "set_grad_enabled", "inference_mode", "is_inference_mode_enabled", "detect_anomaly",
+           "set_detect_anomaly", "is_anomaly_enabled"]

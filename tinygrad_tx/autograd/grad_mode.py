@@ -61,3 +61,39 @@ class set_grad_enabled(_GradMode):
             with set_grad_enabled(self.enabled):
                 return fn(*args, **kwargs)
         return wrapper
+
+
+def is_inference_mode_enabled():
+    return getattr(_state, "inference", False)
+
+
+class inference_mode(_GradMode):
+    """inference_mode(mode=True): no_grad for code that only evaluates, as a context manager or a decorator
+    (with or without parentheses). As PyTorch's, inference_mode(False) turns grad on (inside no_grad too) and
+    inference mode off. PyTorch also marks the tensors made inside as inference tensors, which later refuse
+    to take part in autograd; tinygrad_tx does not: they are ordinary tensors without a graph, as under
+    no_grad."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # @inference_mode without parentheses
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode=True):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        self._previous = (is_grad_enabled(), is_inference_mode_enabled())
+        _set_enabled(not self.mode)
+        _state.inference = self.mode
+
+    def __exit__(self, *exc):
+        _set_enabled(self._previous[0])
+        _state.inference = self._previous[1]
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with inference_mode(self.mode):
+                return fn(*args, **kwargs)
+        return wrapper

@@ -1,17 +1,8 @@
 """Device names -> array backends. A backend is created the first time its device is used."""
 from .array_backend import ArrayBackend
+from .devices import cuda_device_count, device, normalize_device
 
 _backends = {}
-
-
-def normalize_device(device):
-    """'cpu', 'cuda', 'cuda:1' -> canonical device string."""
-    device = str(device) if device is not None else "cpu"
-    if device == "cuda":
-        return "cuda:0"
-    if device == "cpu" or (device.startswith("cuda:") and device[5:].isdigit()):
-        return device
-    raise ValueError(f"unknown device {device!r}: expected 'cpu', 'cuda' or 'cuda:N'")
 
 
 def get_backend(device):
@@ -20,11 +11,11 @@ def get_backend(device):
         return backend
     device = normalize_device(device)
     if device not in _backends:
-        if device == "cpu":
+        if device.type == "cpu":
             from .numpy_backend import NumpyBackend
             _backends[device] = NumpyBackend()
         else:
-            _backends[device] = _cuda_backend(int(device[5:]))
+            _backends[device] = _cuda_backend(device.index)
     return _backends[device]
 
 
@@ -42,4 +33,4 @@ def loaded_backends():
     return list(_backends.values())
 
 
-__all__ = ["ArrayBackend", "get_backend", "normalize_device", "loaded_backends"]
+__all__ = ["ArrayBackend", "device", "get_backend", "normalize_device", "cuda_device_count", "loaded_backends"]

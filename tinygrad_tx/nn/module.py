@@ -3,7 +3,8 @@ from collections import OrderedDict
 
 from ..autograd import no_grad
 from ..autograd.function import module_scope
-from ..tensor import Tensor
+from ..backend.devices import cuda_device
+from ..tensor import Tensor, to_arguments
 from .parameter import Parameter
 
 
@@ -151,20 +152,22 @@ class Module:
     # --- moving ---------------------------------------------------------------------------------------------
     @no_grad()
     def to(self, *args, **kwargs):
-        """Move every parameter and buffer to a device and/or floating dtype, in place."""
+        """Move every parameter and buffer to a device and/or floating dtype, in place: to(device), to(dtype),
+        to(device, dtype), to(tensor), as Tensor.to."""
+        device, dtype, _, _ = to_arguments(args, kwargs)
         for module in self.modules():
             for parameter in module._parameters.values():
                 if parameter is not None:
-                    parameter.data = _moved(parameter, args, kwargs)
+                    parameter.data = _moved(parameter, device, dtype)
                     if parameter.grad is not None:  # as PyTorch: a gradient follows its parameter
-                        parameter.grad = _moved(parameter.grad, args, kwargs)
+                        parameter.grad = _moved(parameter.grad, device, dtype)
             for name, buffer in module._buffers.items():
                 if buffer is not None:
-                    module._buffers[name] = _moved(buffer, args, kwargs)
+                    module._buffers[name] = _moved(buffer, device, dtype)
         return self
 
     def cuda(self, device=None):
-        return self.to("cuda" if device is None else f"cuda:{device}")
+        return self.to(cuda_device(device))
 
     def cpu(self):
         return self.to("cpu")
@@ -234,11 +237,6 @@ class _IncompatibleKeys:
         return f"<IncompatibleKeys missing_keys={self.missing_keys} unexpected_keys={self.unexpected_keys}>"
 
 
-def _moved(tensor, args, kwargs):
-    """tensor.to(...), but integer tensors keep their dtype (as in PyTorch's Module.to)."""
-    moved = tensor
-    for arg in list(args) + list(kwargs.values()):
-        is_device = isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda")
-        if is_device or tensor.dtype.is_floating:
-            moved = moved.to(arg)
-    return moved
+def _moved(tensor, device, dtype):
+    """tensor.to(device, dtype), but integer tensors keep their dtype (as in PyTorch's Module.to)."""
+    return tensor.to(device=device, dtype=dtype if tensor.dtype.is_floating else None)

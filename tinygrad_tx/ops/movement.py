@@ -122,3 +122,15 @@ class ToDevice(Function):
     @staticmethod
     def backward(ctx, grad_output):
         return grad_output.to(ctx._device), None
+
+
+class PinMemory(Function):
+    """A copy of a CPU tensor in page-locked memory; the gradient passes through unchanged."""
+    @staticmethod
+    def forward(ctx, x):
+        from ..backend import pinned
+        return pinned.pin(x.array)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output

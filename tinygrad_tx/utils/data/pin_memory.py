@@ -27,10 +27,7 @@ def pinning_available(pin_memory):
 def _pin_tensor(tensor):
     if not isinstance(tensor, Tensor) or tensor.device != "cpu":
         return tensor
-    import cupyx  # present: cuda.is_available() said so
-    pinned = cupyx.empty_pinned(tensor.shape, dtype=tensor.array.dtype)  # a NumPy array in page-locked memory
-    pinned[...] = tensor.array
-    return Tensor._make(pinned, "cpu", requires_grad=tensor.requires_grad)
+    return tensor.pin_memory()
 
 
 def pin_memory(data):
