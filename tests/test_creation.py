@@ -303,6 +303,19 @@ def test_finfo(name):
     assert repr(ours) == repr(theirs)
 
 
+def test_bfloat16_is_a_name_without_storage():
+    """nanoGPT builds {'float32': torch.float32, 'bfloat16': torch.bfloat16, ...} whatever it trains in: the name
+    exists and finfo answers as torch's, but NumPy has no bfloat16, so tensors of it are refused."""
+    ours, theirs = tg.finfo(tg.bfloat16), torch.finfo(torch.bfloat16)
+    for field in ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution", "dtype"):
+        assert getattr(ours, field) == getattr(theirs, field), field
+    assert tg.finfo("bfloat16").eps == theirs.eps and tg.bfloat16 != tg.float16
+    for make in (lambda: tg.zeros(2, dtype=tg.bfloat16), lambda: tg.tensor([1.0], dtype="bfloat16"),
+                 lambda: tg.ones(2).to(tg.bfloat16), lambda: tg.randn(2, dtype=tg.bfloat16)):
+        with pytest.raises(TypeError, match="bfloat16 is not supported: NumPy and CuPy"):
+            make()
+
+
 @pytest.mark.parametrize("name", ["int32", "int64"])
 def test_iinfo(name):
     ours, theirs = tg.iinfo(getattr(tg, name)), torch.iinfo(getattr(torch, name))

@@ -178,9 +178,11 @@ def test_fused_adamw_matches_torch(fake_gpu):
 def test_fused_adamw_declines_what_it_does_not_implement(fake_gpu):
     p = tg.tensor(randn(3, dtype=np.float32), device="cuda:5", requires_grad=True)
     p.grad = tg.ones(3, device="cuda:5")
-    for options in (dict(amsgrad=True), dict(maximize=True)):
+    for options in (dict(amsgrad=True), dict(maximize=True), dict(fused=False)):
         opt = tg.optim.AdamW([p], **options)
         assert not fused_adamw_step(opt, opt.param_groups[0])
+    opt = tg.optim.AdamW([p], fused=True)
+    assert fused_adamw_step(opt, opt.param_groups[0])  # fused=True (or None): the kernel, where it applies
     opt = tg.optim.Adam([p], weight_decay=0.1)  # L2 decay: not the kernel's decoupled form
     assert not fused_adamw_step(opt, opt.param_groups[0])
     cpu = tg.tensor([1.0, 2.0], requires_grad=True)

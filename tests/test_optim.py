@@ -1,5 +1,6 @@
 """Optimizers, schedules and gradient clipping against PyTorch: the same initial parameters and the same
 gradient sequence must give the same parameter trajectory."""
+import inspect
 import json
 import math
 
@@ -236,6 +237,17 @@ def test_param_groups_take_defaults_and_add_param_group():
     assert len(second["params"]) == 1 and second["params"][0] is params[2]
     with pytest.raises(ValueError, match="more than one parameter group"):
         optimizer.add_param_group({"params": [params[0]]})
+
+
+def test_adam_takes_foreach_and_fused_as_pytorch():
+    """Scripts ask `'fused' in inspect.signature(torch.optim.AdamW).parameters` and pass fused=True on a GPU."""
+    for kind in ("Adam", "AdamW"):
+        assert {"foreach", "fused"} <= set(inspect.signature(getattr(optim, kind)).parameters)
+        params = make_params("tg", initial_arrays(np.float32)[:1])
+        group = getattr(optim, kind)(params, fused=True).param_groups[0]
+        assert group["fused"] is True and group["foreach"] is None
+        with pytest.raises(RuntimeError, match="cannot be `True` together"):
+            getattr(optim, kind)(params, foreach=True, fused=True)
 
 
 def test_construction_errors():

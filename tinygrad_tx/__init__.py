@@ -8,7 +8,7 @@ from .backend import device
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, is_tensor, linspace,
                        one_hot, ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like, randperm,
                        tensor, zeros, zeros_like)
-from .dtype import (bool_, finfo, float16, float32, float64, get_default_dtype, iinfo, int32, int64,
+from .dtype import (bfloat16, bool_, finfo, float16, float32, float64, get_default_dtype, iinfo, int32, int64,
                     set_default_dtype)
 from .ops.einsum import einsum
 from .size import Size

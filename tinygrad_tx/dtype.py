@@ -28,6 +28,13 @@ float64 = DType("float64", "float64", True, 8, 5, mantissa_bits=52)
 
 ALL = (bool_, int32, int64, float16, float32, float64)
 _BY_NAME = {d.name: d for d in ALL}
+
+# bfloat16 has a name, so code that lists dtypes ({"bfloat16": torch.bfloat16, ...}) or compares them runs,
+# but no storage: NumPy and CuPy, the array libraries under every tensor, have no bfloat16 type.
+# Making or casting to it raises NO_BFLOAT16; finfo(bfloat16) answers.
+bfloat16 = DType("bfloat16", None, True, 2, 3, mantissa_bits=7)
+NO_BFLOAT16 = ("bfloat16 is not supported: NumPy and CuPy, the array libraries under tinygrad_tx, have no bfloat16 "
+               "dtype. Use tinygrad_tx.float16 (with autocast and tinygrad_tx.amp.GradScaler for training) or float32")
 _BY_NAME.update({"float": float32, "double": float64, "half": float16, "long": int64, "int": int32})
 
 default_float = float32  # what Python floats and the float factories make; set_default_dtype changes it
@@ -48,6 +55,8 @@ def set_default_dtype(dtype):
 
 def to_dtype(obj):
     """Accepts a DType, its name, a Python type or a NumPy dtype."""
+    if obj is bfloat16:
+        raise TypeError(NO_BFLOAT16)
     if obj is None or isinstance(obj, DType):
         return obj
     if obj is float:
@@ -64,6 +73,8 @@ def to_dtype(obj):
         name = getattr(obj, "name", None)
     if name in _BY_NAME:
         return _BY_NAME[name]
+    if name == "bfloat16":
+        raise TypeError(NO_BFLOAT16)
     raise TypeError(f"unsupported dtype {obj!r}; supported: {', '.join(d.name for d in ALL)}")
 
 
@@ -86,7 +97,7 @@ def scalar_result(tensor_dtype, scalar):
 class finfo:
     """The limits of a floating dtype, as torch.finfo (IEEE 754: 1 sign bit, the exponent, the mantissa)."""
     def __init__(self, dtype=None):
-        dtype = to_dtype(dtype) or default_float
+        dtype = bfloat16 if getattr(dtype, "name", dtype) == "bfloat16" else to_dtype(dtype) or default_float
         if not dtype.is_floating:
             raise TypeError(f"finfo: expected a floating point dtype, got {dtype}; use iinfo for integer types")
         self.dtype = dtype.name

@@ -25,8 +25,13 @@ class Adam(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
-                 maximize=False, decoupled_weight_decay=False):
+                 foreach=None, maximize=False, fused=None, decoupled_weight_decay=False):
+        """foreach and fused choose how PyTorch runs the same update. Here fused=False keeps every step on the
+        per-parameter array code; None and True use the one-launch CUDA kernel where it applies; foreach
+        changes nothing."""
         name = type(self).__name__
+        if foreach and fused:
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
         if not 0.0 <= lr:
             raise ValueError(f"{name}: invalid learning rate {lr}")
         if not 0.0 <= eps:
@@ -37,7 +42,8 @@ class Adam(Optimizer):
         if not 0.0 <= weight_decay:
             raise ValueError(f"{name}: invalid weight_decay {weight_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                                      maximize=maximize, decoupled_weight_decay=decoupled_weight_decay))
+                                      maximize=maximize, foreach=foreach, fused=fused,
+                                      decoupled_weight_decay=decoupled_weight_decay))
 
     @no_grad()
     def step(self, closure=None):
@@ -92,6 +98,6 @@ class AdamW(Adam):
     """Adam with decoupled weight decay: p *= 1 - lr * weight_decay before each update."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
-                 maximize=False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
-                         decoupled_weight_decay=True)
+                 maximize=False, foreach=None, fused=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach,
+                         fused=fused, decoupled_weight_decay=True)

@@ -1,15 +1,17 @@
 """AdamW's step for a whole parameter group as one CUDA kernel launch (backend/kernels/adamw.cu).
 
 Adam.step asks this first and runs its per-parameter array code when the answer is no: on the CPU,
-with the kernels switched off (tinygrad_tx.cuda.use_kernels(False)), and for options the kernel
-does not implement (amsgrad, maximize, L2-style weight decay, non-float32 parameters, parameters
-on several devices or at different step counts).
+with the kernels switched off (tinygrad_tx.cuda.use_kernels(False)), for a group made with fused=False,
+and for options the kernel does not implement (amsgrad, maximize, L2-style weight decay, non-float32
+parameters, parameters on several devices or at different step counts).
 """
 from ..tensor import Tensor
 
 
 def fused_adamw_step(optimizer, group):
     """Update the group with one kernel launch; False (nothing changed) when the kernel does not apply."""
+    if group.get("fused") is False:  # asked for the per-parameter code (a group loaded from an older state dict
+        return False                  # has no "fused": None, the default)
     if group["amsgrad"] or group["maximize"] or (group["weight_decay"] and not group["decoupled_weight_decay"]):
         return False
     params = [p for p in group["params"] if p.grad is not None]
