@@ -124,40 +124,40 @@ class FloorDivide(_StepFunction):
 
 class Remainder(Function):
     """a % b with the sign of b (PyTorch's remainder and Python's %): a - b * floor(a / b)."""
-    @staticmethod
-    def forward(ctx, a, b):
+    @classmethod
+    def forward(cls, ctx, a, b):
         if ctx.needs_input_grad and ctx.needs_input_grad[1]:
             ctx.save_for_backward(a, b)
-        return a.backend.remainder(a.array, b.array)
+        return cls.compute(a.backend, a.array, b.array)
 
     @staticmethod
-    def backward(ctx, grad_output):
-        # d/da = 1, d/db = -floor(a / b)
+    def compute(backend, a, b):
+        return backend.remainder(a, b)
+
+    @staticmethod
+    def quotient(backend, a, b):
+        return backend.floor_divide(a, b)
+
+    @classmethod
+    def backward(cls, ctx, grad_output):
+        # d/da = 1, d/db = -quotient(a, b)
         (shape_a, _), (shape_b, _) = ctx._input_meta
         grad_b = None
         if ctx.needs_input_grad[1]:
             a, b = ctx.saved_tensors
-            grad_b = unbroadcast(-grad_output * constant(a, a.backend.floor_divide(a.array, b.array)), shape_b)
+            grad_b = unbroadcast(-grad_output * constant(a, cls.quotient(a.backend, a.array, b.array)), shape_b)
         return unbroadcast(grad_output, shape_a), grad_b
 
 
-class Fmod(Function):
+class Fmod(Remainder):
     """fmod(a, b) with the sign of a (C's fmod): a - b * trunc(a / b)."""
     @staticmethod
-    def forward(ctx, a, b):
-        if ctx.needs_input_grad and ctx.needs_input_grad[1]:
-            ctx.save_for_backward(a, b)
-        return a.backend.fmod(a.array, b.array)
+    def compute(backend, a, b):
+        return backend.fmod(a, b)
 
     @staticmethod
-    def backward(ctx, grad_output):
-        # d/da = 1, d/db = -trunc(a / b)
-        (shape_a, _), (shape_b, _) = ctx._input_meta
-        grad_b = None
-        if ctx.needs_input_grad[1]:
-            a, b = ctx.saved_tensors
-            grad_b = unbroadcast(-grad_output * constant(a, a.backend.trunc(a.array / b.array)), shape_b)
-        return unbroadcast(grad_output, shape_a), grad_b
+    def quotient(backend, a, b):
+        return backend.trunc(a / b)
 
 
 class Reciprocal(Function):
