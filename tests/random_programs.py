@@ -1340,6 +1340,21 @@ def one_thread():
         torch.set_num_threads(threads)
 
 
+def parametrize_seed_batches(metafunc, programs, long_programs, first_seed=0, batch=100, long_batch=1_000):
+    """pytest_generate_tests for a test taking `seeds`: batches of seeds, `programs[second_order]` of them
+    (`long_programs` with --long); a test whose name ends in second_order gets second-order counts."""
+    if "seeds" not in metafunc.fixturenames:
+        return
+    long = metafunc.config.getoption("--long")
+    second_order = metafunc.function.__name__.endswith("second_order")
+    total = (long_programs if long else programs)[second_order]
+    batch = long_batch if long else batch
+    starts = range(first_seed, first_seed + total, batch)
+    end = first_seed + total
+    metafunc.parametrize("seeds", [range(start, min(start + batch, end)) for start in starts],
+                         ids=[f"seeds{start}-{min(start + batch, end) - 1}" for start in starts])
+
+
 def generate(seed, second_order=False):
     generator = Generator(seed, second_order)
     program = generator.generate()

@@ -13,24 +13,15 @@ The default run writes 2,000 first-order and 500 second-order programs; `pytest 
 """
 import pytest
 
-from random_programs import check, one_thread
+from random_programs import check, one_thread, parametrize_seed_batches
 
 PROGRAMS = {False: 2_000, True: 500}        # second_order -> how many programs
 LONG_PROGRAMS = {False: 40_000, True: 10_000}
-BATCH, LONG_BATCH = 100, 1_000
 SHOWN = 3  # programs printed in full in a failure message
 
 
 def pytest_generate_tests(metafunc):
-    if "seeds" not in metafunc.fixturenames:
-        return
-    long = metafunc.config.getoption("--long")
-    second_order = metafunc.function.__name__.endswith("second_order")
-    total = (LONG_PROGRAMS if long else PROGRAMS)[second_order]
-    batch = LONG_BATCH if long else BATCH
-    starts = range(0, total, batch)
-    metafunc.parametrize("seeds", [range(start, min(start + batch, total)) for start in starts],
-                         ids=[f"seeds{start}-{min(start + batch, total) - 1}" for start in starts])
+    parametrize_seed_batches(metafunc, PROGRAMS, LONG_PROGRAMS)
 
 
 def _check_all(seeds, second_order):

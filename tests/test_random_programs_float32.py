@@ -5,25 +5,16 @@ judged). The default run checks 500 first-order and 100 second-order programs; `
 """
 import pytest
 
-from random_programs import one_thread
+from random_programs import one_thread, parametrize_seed_batches
 from random_programs_float32 import check
 
 PROGRAMS = {False: 500, True: 100}
 LONG_PROGRAMS = {False: 8_000, True: 2_000}
-BATCH, LONG_BATCH = 100, 1_000
 
 
 def pytest_generate_tests(metafunc):
-    if "seeds" not in metafunc.fixturenames:
-        return
-    long = metafunc.config.getoption("--long")
-    second_order = metafunc.function.__name__.endswith("second_order")
-    total = (LONG_PROGRAMS if long else PROGRAMS)[second_order]
-    batch = LONG_BATCH if long else BATCH
     # seeds past the float64 run's, so these are new programs
-    starts = range(100_000, 100_000 + total, batch)
-    metafunc.parametrize("seeds", [range(start, start + batch) for start in starts],
-                         ids=[f"seeds{start}-{start + batch - 1}" for start in starts])
+    parametrize_seed_batches(metafunc, PROGRAMS, LONG_PROGRAMS, first_seed=100_000)
 
 
 def _check_all(seeds, second_order):
