@@ -1398,7 +1398,7 @@ def _refuse_zero_dim(tensor, dim, op_name):
 
 def _refuse_empty_reduction(tensor, dims, op_name):
     """max/min have no value over no elements; over the other dims an empty tensor is fine (as PyTorch)."""
-    if tensor.numel() == 0 and (tensor.ndim == 0 or count_over(tensor.shape, dims) == 0 or len(dims) == tensor.ndim):
+    if count_over(tensor.shape, dims) == 0:
         raise RuntimeError(f"{op_name}: cannot reduce over an empty dimension (tensor of shape {tuple(tensor.shape)}, "
                            f"dims {dims})")
 
