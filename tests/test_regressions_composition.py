@@ -493,3 +493,16 @@ def test_index_of_a_transposed_tensor_keeps_its_layout():
         loss = (v5 * t.tensor(D[1])).sum()
         loss.backward()
     """, randn(3, 2), randn(1, 2, seed=1))
+
+
+def test_tril_of_a_transposed_tensor_is_c_ordered():
+    # PyTorch's tril writes a C-ordered result: .contiguous() then returns the same tensor, retained grad and all
+    assert_agrees("""
+        b = t.tensor(D[0], requires_grad=True)
+        v6 = b.mean(-2, keepdim=True).square().T
+        v8 = v6.tril(-1)
+        v9 = v8.contiguous()
+        v9.retain_grad()
+        loss = (v8 * t.tensor(D[1])).sum()
+        loss.backward()
+    """, randn(2, 3, 4), randn(4, 1, 2, seed=1))

@@ -724,7 +724,7 @@ class Tensor:
             raise RuntimeError(f"{op_name}: expected a tensor with at least 2 dimensions, got shape "
                                f"{tuple(self.shape)}")
         mask = keep(self.backend.full(self.shape[-2:], True, dtypes.bool_), diagonal)
-        return where(Tensor._make(mask, self.device), self, _scalar_like(0, self))  # keeps self's layout, as PyTorch
+        return self.masked_fill(~Tensor._make(mask, self.device), 0)
 
     # --- reductions -----------------------------------------------------------------------------------------------------------
     def sum(self, dim=None, keepdim=False, dtype=None):
