@@ -506,3 +506,14 @@ def test_tril_of_a_transposed_tensor_is_c_ordered():
         loss = (v8 * t.tensor(D[1])).sum()
         loss.backward()
     """, randn(2, 3, 4), randn(4, 1, 2, seed=1))
+
+
+def test_batched_matmul_of_strided_operands_is_c_ordered():
+    assert_agrees("""
+        a = t.tensor(D[0], requires_grad=True)
+        v2 = (-a).T
+        v3 = v2.mT @ v2
+        v4 = v3.view((12, 2, 2))
+        loss = (v4 * 2.0).sum()
+        loss.backward()
+    """, randn(2, 2, 4, 3))

@@ -117,7 +117,7 @@ class ArrayBackend:
         # (B, T, C) @ (C, N) as one 2-D product: BLAS runs it much faster than a batched loop
         if a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous and a.shape[-1]:
             return (a.reshape(-1, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[-1])
-        return self.xp.matmul(a, b)
+        return self.contiguous(self.xp.matmul(a, b))  # C order, as PyTorch's (NumPy's follows strided batch operands)
 
     # --- movement ------------------------------------------------------------------
     def reshape(self, a, shape): return a.reshape(shape)
