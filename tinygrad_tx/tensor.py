@@ -1023,7 +1023,7 @@ class Tensor:
         index = _normalize_index(index, self)
         value = value.to(self.dtype) if isinstance(value, Tensor) else _scalar_like(value, self)
         try:
-            if indexing.pytorch_dim_order(index, self.ndim) is not None:
+            if indexing.reorders_dims(index, self.ndim):
                 # the value comes in PyTorch's order of the selected dims; NumPy writes it in its own order
                 placeholder = self.backend.broadcast_to(self.backend.full((), False, dtypes.bool_), self.shape)
                 numpy_shape = self.backend.getitem(placeholder, index).shape

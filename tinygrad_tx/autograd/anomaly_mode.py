@@ -8,13 +8,13 @@ import functools
 import os
 import traceback
 
-_enabled = False
+enabled = False  # read directly by the hot paths (Function.apply, the backward walk)
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def is_anomaly_enabled():
-    return _enabled
+    return enabled
 
 
 class detect_anomaly:
@@ -24,13 +24,13 @@ class detect_anomaly:
         self.check_nan = check_nan
 
     def __enter__(self):
-        global _enabled
-        self._previous = _enabled
-        _enabled = self.check_nan
+        global enabled
+        self._previous = enabled
+        enabled = self.check_nan
 
     def __exit__(self, *exc):
-        global _enabled
-        _enabled = self._previous
+        global enabled
+        enabled = self._previous
 
     def __call__(self, fn):
         @functools.wraps(fn)
@@ -44,9 +44,9 @@ class set_detect_anomaly(detect_anomaly):
     """set_detect_anomaly(mode) switches at once; as a context manager it switches back at the end."""
 
     def __init__(self, mode, check_nan=True):
-        global _enabled
+        global enabled
         super().__init__(check_nan)
-        self._previous, _enabled = _enabled, bool(mode) and check_nan
+        self._previous, enabled = enabled, bool(mode) and check_nan
 
     def __enter__(self):
         pass  # already switched by __init__

@@ -79,7 +79,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             input_grads = _check_gradients(node, input_grads)
-            if anomaly_mode.is_anomaly_enabled():
+            if anomaly_mode.enabled:
                 anomaly_mode.check_gradients_finite(node, input_grads)
             for observe in backward_observers:
                 observe(node, grad, input_grads)

@@ -163,7 +163,7 @@ class Function:
             ctx._input_meta = tuple((a.shape, a.dtype) if isinstance(a, Tensor) else None for a in args)
             ctx._output_ref = weakref.ref(output)
             ctx.module_stack = module_scope.stack
-            if anomaly_mode.is_anomaly_enabled():
+            if anomaly_mode.enabled:
                 ctx.forward_call_site = anomaly_mode.user_call_site()
             if cls.saves_output:
                 ctx._output = (output_array, output._version, output._version.value)

@@ -9,15 +9,32 @@ def is_basic(index):
     return all(i is None or i is Ellipsis or isinstance(i, (int, slice)) for i in index)
 
 
-def pytorch_dim_order(index, ndim, result_ndim=0):
+def pytorch_dim_order(index, ndim, result_ndim):
     """Where PyTorch and NumPy place the dims of an advanced index differently, the permutation that takes
-    NumPy's result to PyTorch's; None where they agree.
+    NumPy's result (of result_ndim dims) to PyTorch's; None where they agree.
 
     Both put the dims of the index arrays in place of the arrays when the arrays are adjacent, and first
     when something separates them. They differ on what separates: NumPy counts an int beside an array as
     one more array, PyTorch first selects with it and drops the dim; and NumPy sees an Ellipsis that stands
     for no dims as a separator, PyTorch does not. So for x of shape (3, 1, 4), x[2, :, [0, 3]] is (2, 1) in
     NumPy (int and array separated) and (1, 2) in PyTorch (x[2] is (1, 4), then [:, [0, 3]])."""
+    layout = _array_dims_layout(index, ndim)
+    if layout is None:
+        return None
+    before, n_basic = layout
+    n_array_dims = result_ndim - n_basic
+    return tuple(range(n_array_dims, n_array_dims + before)) + tuple(range(n_array_dims)) + \
+        tuple(range(n_array_dims + before, n_array_dims + n_basic))
+
+
+def reorders_dims(index, ndim):
+    """Whether PyTorch places the index arrays' dims elsewhere than NumPy (see pytorch_dim_order)."""
+    return _array_dims_layout(index, ndim) is not None
+
+
+def _array_dims_layout(index, ndim):
+    """None where NumPy and PyTorch agree; else (how many dims PyTorch puts before the index arrays' dims,
+    how many dims of the result come from slices, None and unindexed dims)."""
     consumed = sum(_dims_consumed(item) for item in index)
     has_ellipsis = any(item is Ellipsis for item in index)
     kinds = []  # per index item: "int", "array" or "basic" (a slice, None, or a dim an Ellipsis stands for)
@@ -38,9 +55,7 @@ def pytorch_dim_order(index, ndim, result_ndim=0):
         return None  # NumPy keeps them in place, or PyTorch too puts them first
     before = kinds[:kinds.index("array")].count("basic")  # PyTorch puts the array dims after these
     n_basic = kinds.count("basic") + (0 if has_ellipsis else ndim - consumed)  # unindexed trailing dims count too
-    n_array_dims = result_ndim - n_basic
-    return tuple(range(n_array_dims, n_array_dims + before)) + tuple(range(n_array_dims)) + \
-        tuple(range(n_array_dims + before, n_array_dims + n_basic))
+    return before, n_basic
 
 
 def _is_array(item):

@@ -302,6 +302,7 @@ class _MultiProcessIterator(_BaseIterator):
                 return self._hand_out(self._task_info.pop(self._receive_index)[1])
 
             task_number, payload = self._get_data()
+            # a batch from our own worker process (what multiprocessing's pipes carry anyway), never a file
             result = pickle.loads(payload)
             if isinstance(result, WorkerDone):
                 self._worker_active[result.worker_id] = False
