@@ -1,5 +1,7 @@
 """safetensors files and checkpoint directories: round trips, parity with the safetensors package,
-hostile headers, fuzzed files, and checkpoints that survive a save killed at any moment."""
+hostile headers, fuzzed files, the memory loading takes, and checkpoints that survive a save killed
+at any moment."""
+import importlib.util
 import json
 import os
 import random
@@ -11,9 +13,11 @@ import pytest
 
 import tinygrad_tx as tg
 from tinygrad_tx.checkpoint import load_checkpoint, save_checkpoint
+from tinygrad_tx import serialization
 from tinygrad_tx.serialization import load_safetensors, save_safetensors
 
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
+LOAD_MEMORY = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "load_memory.py")
 
 
 def sample_arrays():
@@ -83,6 +87,38 @@ def test_bf16_loads_as_the_exact_float32_values_torch_gives(tmp_path):
     assert loaded.dtype is tg.float32 and loaded.shape == (8, 9)
     expected = bf16.float().numpy()
     np.testing.assert_array_equal(loaded.numpy().view(np.uint32), expected.view(np.uint32))  # bit for bit: -0.0, NaN
+
+
+def test_tensors_read_in_many_chunks_load_exactly(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+    monkeypatch.setattr(serialization, "_CHUNK_BYTES", 24)  # every tensor spans chunks, most end inside one
+    arrays = {**sample_arrays(), "long": np.arange(101, dtype=np.float64)}
+    path = str(tmp_path / "t.safetensors")
+    save_safetensors({name: tg.Tensor(array) for name, array in arrays.items()}, path)
+    assert_same_arrays(load_safetensors(path), arrays)
+    with open(path, "rb") as f:  # the in-order reader that tinygrad_tx.load uses for its archives
+        assert_same_arrays(serialization.read_safetensors(f, os.path.getsize(path), path), arrays)
+    bf16 = torch.randn(37, generator=torch.Generator().manual_seed(0)).to(torch.bfloat16)
+    save_file({"x": bf16}, path)
+    np.testing.assert_array_equal(load_safetensors(path)["x"].numpy(), bf16.float().numpy())
+
+
+@pytest.fixture(scope="module")
+def load_memory(tmp_path_factory):
+    """benchmarks/load_memory.py as a module, and its test files with one 100 MiB tensor."""
+    spec = importlib.util.spec_from_file_location("load_memory", LOAD_MEMORY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, module.write_test_files(str(tmp_path_factory.mktemp("load_memory")), 100, 20)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="measures memory through Linux's /proc")
+@pytest.mark.parametrize("loader", ["ours", "ours, tinygrad_tx.load"])
+def test_loading_holds_one_copy_of_the_weights(load_memory, loader):
+    module, paths = load_memory
+    ratio = module.measure(loader, paths[module.LOADERS[loader][1]])
+    assert ratio < 1.5, f"loading peaked at {ratio:.2f}x the file's size: the weights were held twice"
 
 
 # --- hostile headers: each is a ValueError naming the file, the tensor and the problem -----------------------------

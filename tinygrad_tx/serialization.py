@@ -16,7 +16,7 @@ import struct
 
 import numpy as np
 
-from .tensor import Tensor
+from .creation import from_numpy
 
 # how each safetensors dtype lays out its bytes, as a NumPy dtype (the format is little-endian)
 _FILE_LAYOUT = {"BOOL": "|b1", "I32": "<i4", "I64": "<i8", "F16": "<f2", "F32": "<f4", "F64": "<f8",
@@ -79,35 +79,30 @@ def _write(f, header, arrays):
 def load_safetensors(path, device="cpu"):
     """Read a safetensors file into {name: Tensor}. BF16 tensors become float32 (exactly: bf16 is float32's top half).
 
-    Each tensor is memory-mapped and copied once into its Tensor, and each map is closed once it is
-    copied, so loading needs about the file's size in memory, and the file is not held open afterwards.
+    Each tensor's bytes are read straight into the array its Tensor keeps, so loading needs about the
+    file's size in memory (benchmarks/load_memory.py measures it), the file is never written, and it
+    is not held open afterwards.
     """
     path = os.fspath(path)
     with open(path, "rb") as f:
         file_size = os.fstat(f.fileno()).st_size
-        header, data_start = _read_header(f, file_size, path)
-    _validate_header(header, file_size - data_start, path)
-    header.pop("__metadata__", None)
-    return {name: Tensor(_map_tensor(path, data_start, entry), device=device) for name, entry in header.items()}
+        return read_safetensors(f, file_size, path, device)
 
 
 def read_safetensors(f, size, name, device="cpu"):
     """Read {name: Tensor} from an open binary file whose next `size` bytes are a safetensors file.
 
-    For files that cannot be memory-mapped (a member of a zip archive, a BytesIO): the header is
-    checked as load_safetensors checks it, then the tensors are read front to back, without seeking.
+    The header is checked before any of it is used, then the tensors are read front to back, without
+    seeking, so this reads a member of a zip archive or a BytesIO as well as a file on disk.
     """
     header, data_start = _read_header(f, size, name)
     _validate_header(header, size - data_start, name)
     header.pop("__metadata__", None)
     tensors = {}
     for key, entry in sorted(header.items(), key=lambda item: item[1]["data_offsets"]):  # the validated tiling
-        begin, end = entry["data_offsets"]
-        data = bytearray(end - begin)  # one tensor's bytes at a time: loading needs about the data's size
-        _require(f.readinto(data) == len(data), name, "ends inside its data (is the file truncated?)", key)
-        array = np.frombuffer(data, dtype=_FILE_LAYOUT[entry["dtype"]]).reshape(entry["shape"])
-        tensors[key] = Tensor(_widened(array, entry["dtype"]), device=device)
-    return {key: tensors[key] for key in header}  # in the header's order, as load_safetensors
+        # a tensor over the array just filled: Tensor(array) would copy it, holding the weights twice
+        tensors[key] = from_numpy(_read_array(f, entry, name, key)).to(device)
+    return {key: tensors[key] for key in header}  # in the header's order
 
 
 def _read_header(f, file_size, path):
@@ -184,18 +179,40 @@ def _require(condition, path, problem, name=None):
         raise ValueError(f"load_safetensors: {where} {problem}")
 
 
-def _map_tensor(path, data_start, entry):
-    """A read-only NumPy view of one tensor's bytes in the file; the map closes when the view is dropped."""
-    layout, shape = _FILE_LAYOUT[entry["dtype"]], tuple(entry["shape"])
-    if math.prod(shape) == 0:  # mmap refuses an empty range
+def _read_array(f, entry, path, name):
+    """One tensor's bytes from f, read into the NumPy array the engine holds, a chunk at a time.
+
+    Reading into the final array (not memory-mapping the file and copying) keeps one copy of the
+    weights in memory. Chunks keep file objects without a real readinto (a zip member reads into a
+    temporary bytes object first) from making a temporary as big as the tensor.
+    """
+    layout, shape = np.dtype(_FILE_LAYOUT[entry["dtype"]]), tuple(entry["shape"])
+    per_chunk = _CHUNK_BYTES // layout.itemsize
+    if entry["dtype"] != "BF16":
         array = np.empty(shape, layout)
-    else:
-        array = np.memmap(path, dtype=layout, mode="r", offset=data_start + entry["data_offsets"][0], shape=shape)
-    return _widened(array, entry["dtype"])
-
-
-def _widened(array, code):
-    """The file's array as the engine holds it: BF16 becomes float32, the rest is as stored."""
-    if code == "BF16":
-        return (array.astype(np.uint32) << 16).view(np.float32)  # bf16's bits are the top half of a float32's
+        flat = array.reshape(-1)  # a view: the array is freshly allocated, so C-ordered
+        for start in range(0, flat.size, per_chunk):
+            _fill(f, flat[start:start + per_chunk], path, name)
+        return array
+    # bf16's bits are the top half of a float32's: widen each chunk as it arrives
+    array = np.empty(shape, np.float32)
+    widened = array.reshape(-1).view(np.uint32)
+    staging = np.empty(min(widened.size, per_chunk), layout)
+    for start in range(0, widened.size, per_chunk):
+        bits = staging[:min(per_chunk, widened.size - start)]
+        _fill(f, bits, path, name)
+        np.left_shift(bits, 16, out=widened[start:start + bits.size], dtype=np.uint32)
     return array
+
+
+_CHUNK_BYTES = 1 << 24
+
+
+def _fill(f, array, path, name):
+    """Fill a contiguous array with the next bytes of f."""
+    buffer = memoryview(array).cast("B")
+    filled = 0
+    while filled < len(buffer):  # readinto may stop short of a full buffer; 0 means the data ended
+        count = f.readinto(buffer[filled:])
+        _require(count, path, "ends inside its data (is the file truncated?)", name)
+        filled += count
