@@ -14,7 +14,7 @@ torch.set_default_dtype(torch.float32)
 
 
 def pytest_addoption(parser):
-    parser.addoption("--long", action="store_true", default=False,
+    parser.addoption("--long", "--runslow", action="store_true", default=False,
                      help="run the long versions of the randomized tests (e.g. 50,000 random programs)")
 
 

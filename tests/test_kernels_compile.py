@@ -42,12 +42,12 @@ def nvrtc_bindings():
 
 
 def expected_entry_points():
-    """family -> the kernel names launch.py asks for (NAME_{suffix} means NAME_f32 and NAME_f16)."""
+    """family -> the kernel names launch.py asks for (NAME_{suffix} means NAME_f32, NAME_f16 and NAME_bf16)."""
     with open(LAUNCHER) as f:
         text = f.read()
     expected = {family: set() for family in kernels.FAMILIES}
     for family, name, templated in re.findall(r'_launch\("(\w+)", f?"(\w+?)(_\{[^}]*\})?"', text):
-        expected[family] |= {f"{name}_f32", f"{name}_f16"} if templated else {name}
+        expected[family] |= {f"{name}_{suffix}" for suffix in ("f32", "f16", "bf16")} if templated else {name}
     return expected
 
 

@@ -1,7 +1,7 @@
 """Our CUDA kernels: the .cu sources beside this file, compiled once per device and cached.
 
 One file per kernel family (layer_norm, softmax, gelu, cross_entropy, attention, adamw), each with
-extern "C" entry points NAME_f32 and NAME_f16 (adamw: float32 only). They share common.cuh, which is
+extern "C" entry points NAME_f32, NAME_f16 and NAME_bf16 (adamw: float32 only). They share common.cuh, which is
 pasted into each source before compiling: CuPy keys its on-disk cache (~/.cupy/kernel_cache) on the
 source text, so an edit of the header recompiles every family instead of reusing a stale binary.
 
@@ -14,7 +14,8 @@ import os
 KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
 FAMILIES = ("layer_norm", "softmax", "gelu", "cross_entropy", "attention", "adamw")
 HEADER = "common.cuh"
-# kernels are full float32 math (no --use_fast_math): they must agree with the array code to float32 rounding
+# float32 math without --use_fast_math, so the kernels agree with the array code to float32 rounding; CuPy adds
+# -ftz=true itself, so denormals flush to zero (the CPU executor in the tests does the same)
 COMPILE_OPTIONS = ("--std=c++14",)
 
 _switch = {"enabled": os.environ.get("TINYGRAD_TX_CUDA_KERNELS", "1") != "0"}

@@ -40,7 +40,7 @@ __device__ __forceinline__ void load_key_value_tile(float (*keys)[MAX_HEAD_DIM +
     }
 }
 
-// grid (ceil(L / ROWS), N), block 32 * ROWS
+// grid (N, ceil(L / ROWS)), block 32 * ROWS
 template <typename T>
 __device__ void attention_forward(const T* q, const T* k, const T* v, T* out, float* lse, long long L, long long S,
                                   int head_dim, float scale, int causal) {
@@ -48,8 +48,8 @@ __device__ void attention_forward(const T* q, const T* k, const T* v, T* out, fl
     __shared__ float keys[TILE][MAX_HEAD_DIM + 1];
     __shared__ float values[TILE][MAX_HEAD_DIM + 1];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const long long n = blockIdx.y;
-    const long long row = (long long)blockIdx.x * ROWS + warp;
+    const long long n = blockIdx.x;
+    const long long row = (long long)blockIdx.y * ROWS + warp;
     const bool active = row < L;
     const T* q_n = q + n * L * head_dim;
     const T* k_n = k + n * S * head_dim;
@@ -59,7 +59,7 @@ __device__ void attention_forward(const T* q, const T* k, const T* v, T* out, fl
     float acc[DIMS_PER_LANE];  // this lane's output dims: lane, lane + 32, ...
     for (int i = 0; i < DIMS_PER_LANE; ++i) acc[i] = 0.f;
     float running_max = NEG_INF, running_sum = 0.f;
-    const long long last_row = min((long long)blockIdx.x * ROWS + ROWS, L) - 1;
+    const long long last_row = min((long long)blockIdx.y * ROWS + ROWS, L) - 1;
     const long long key_end = causal ? min(S, last_row + 1) : S;  // keys past the block's last row are masked for all
     for (long long start = 0; start < key_end; start += TILE) {
         __syncthreads();  // the previous tile is consumed (and query is written, on the first pass)
@@ -91,20 +91,20 @@ __device__ void attention_forward(const T* q, const T* k, const T* v, T* out, fl
     if (lane == 0) lse[n * L + row] = running_sum > 0.f ? running_max + logf(running_sum) : NEG_INF;
 }
 
-// delta_i = dO_i . O_i, one warp per row; grid (ceil(L / ROWS), N), block 32 * ROWS
+// delta_i = dO_i . O_i, one warp per row; grid (N, ceil(L / ROWS)), block 32 * ROWS
 template <typename T>
 __device__ void attention_backward_delta(const T* grad_out, const T* out, float* delta, long long L, int head_dim) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const long long row = (long long)blockIdx.x * ROWS + warp;
+    const long long row = (long long)blockIdx.y * ROWS + warp;
     if (row >= L) return;  // a whole warp leaves together: the shuffles below stay full
-    const long long offset = ((long long)blockIdx.y * L + row) * head_dim;
+    const long long offset = ((long long)blockIdx.x * L + row) * head_dim;
     float total = 0.f;
     for (int d = lane; d < head_dim; d += 32) total += to_float(grad_out[offset + d]) * to_float(out[offset + d]);
     total = warp_sum(total);
-    if (lane == 0) delta[(long long)blockIdx.y * L + row] = total;
+    if (lane == 0) delta[(long long)blockIdx.x * L + row] = total;
 }
 
-// dQ: one warp per query row, keys in tiles; grid (ceil(L / ROWS), N), block 32 * ROWS
+// dQ: one warp per query row, keys in tiles; grid (N, ceil(L / ROWS)), block 32 * ROWS
 template <typename T>
 __device__ void attention_backward_query(const T* q, const T* k, const T* v, const T* grad_out, const float* lse,
                                          const float* delta, T* grad_q, long long L, long long S, int head_dim,
@@ -114,8 +114,8 @@ __device__ void attention_backward_query(const T* q, const T* k, const T* v, con
     __shared__ float keys[TILE][MAX_HEAD_DIM + 1];
     __shared__ float values[TILE][MAX_HEAD_DIM + 1];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const long long n = blockIdx.y;
-    const long long row = (long long)blockIdx.x * ROWS + warp;
+    const long long n = blockIdx.x;
+    const long long row = (long long)blockIdx.y * ROWS + warp;
     const bool active = row < L;
     const T* k_n = k + n * S * head_dim;
     const T* v_n = v + n * S * head_dim;
@@ -129,7 +129,7 @@ __device__ void attention_backward_query(const T* q, const T* k, const T* v, con
 
     float acc[DIMS_PER_LANE];
     for (int i = 0; i < DIMS_PER_LANE; ++i) acc[i] = 0.f;
-    const long long last_row = min((long long)blockIdx.x * ROWS + ROWS, L) - 1;
+    const long long last_row = min((long long)blockIdx.y * ROWS + ROWS, L) - 1;
     const long long key_end = causal ? min(S, last_row + 1) : S;
     for (long long start = 0; start < key_end; start += TILE) {
         __syncthreads();
@@ -157,7 +157,7 @@ __device__ void attention_backward_query(const T* q, const T* k, const T* v, con
     }
 }
 
-// dK and dV: one warp per key row, queries in tiles; grid (ceil(S / ROWS), N), block 32 * ROWS
+// dK and dV: one warp per key row, queries in tiles; grid (N, ceil(S / ROWS)), block 32 * ROWS
 template <typename T>
 __device__ void attention_backward_key_value(const T* q, const T* k, const T* v, const T* grad_out, const float* lse,
                                              const float* delta, T* grad_k, T* grad_v, long long L, long long S,
@@ -169,8 +169,8 @@ __device__ void attention_backward_key_value(const T* q, const T* k, const T* v,
     __shared__ float key_row[ROWS][MAX_HEAD_DIM];
     __shared__ float value_row[ROWS][MAX_HEAD_DIM];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const long long n = blockIdx.y;
-    const long long key = (long long)blockIdx.x * ROWS + warp;
+    const long long n = blockIdx.x;
+    const long long key = (long long)blockIdx.y * ROWS + warp;
     const bool active = key < S;
     const T* q_n = q + n * L * head_dim;
     const T* grad_out_n = grad_out + n * L * head_dim;
@@ -183,7 +183,7 @@ __device__ void attention_backward_key_value(const T* q, const T* k, const T* v,
     float acc_k[DIMS_PER_LANE], acc_v[DIMS_PER_LANE];
     for (int i = 0; i < DIMS_PER_LANE; ++i) acc_k[i] = acc_v[i] = 0.f;
     // causal: queries before the block's first key see none of its keys
-    const long long query_start = causal ? (long long)blockIdx.x * ROWS : 0;
+    const long long query_start = causal ? (long long)blockIdx.y * ROWS : 0;
     for (long long start = query_start; start < L; start += TILE) {
         __syncthreads();
         for (int index = threadIdx.x; index < TILE * head_dim; index += blockDim.x) {

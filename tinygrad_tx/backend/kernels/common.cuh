@@ -1,21 +1,37 @@
-// Helpers every kernel file includes: float16 without cuda_fp16.h, and warp/block reductions.
+// Helpers every kernel file includes: float16 and bfloat16 without CUDA's headers, and warp/block reductions.
 //
-// float16 is handled as raw bits converted with the PTX cvt instructions (what cuda_fp16.h does
-// inside): NVRTC then needs no CUDA headers, so the kernels compile wherever CuPy runs.
-// All arithmetic is float32; float16 is only a storage type.
+// float16 is handled as raw bits converted with the PTX cvt instructions (what cuda_fp16.h does inside):
+// NVRTC then needs no CUDA headers, so the kernels compile wherever CuPy runs. bfloat16 is the top half of a
+// float32, converted with integer arithmetic. Both are storage types only: all arithmetic is float32, though
+// not IEEE-exact float32 at the bottom of the range: CuPy compiles with -ftz=true, so denormal inputs and
+// results flush to zero.
+//
+// Without __CUDA_ARCH__ this file is being compiled for the tests' CPU executor (tests/cuda_cpu), whose header
+// gives the CUDA names their CPU meaning and supplies the float16 conversions in place of the PTX.
 #pragma once
 
 struct half_t {
     unsigned short bits;
 };
 
+// bfloat16: the float32 with the low 16 bits dropped
+struct bf16_t {
+    unsigned short bits;
+};
+
 __device__ __forceinline__ float to_float(float x) { return x; }
 
 __device__ __forceinline__ float to_float(half_t x) {
+#ifdef __CUDA_ARCH__
     float f;
     asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(x.bits));
     return f;
+#else
+    return cuda_cpu_half_to_float(x.bits);
+#endif
 }
+
+__device__ __forceinline__ float to_float(bf16_t x) { return __uint_as_float((unsigned int)x.bits << 16); }
 
 template <typename T> __device__ __forceinline__ T from_float(float x);
 
@@ -23,8 +39,21 @@ template <> __device__ __forceinline__ float from_float<float>(float x) { return
 
 template <> __device__ __forceinline__ half_t from_float<half_t>(float x) {
     half_t h;
+#ifdef __CUDA_ARCH__
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h.bits) : "f"(x));
+#else
+    h.bits = cuda_cpu_float_to_half(x);
+#endif
     return h;
+}
+
+// rounds to nearest, ties to even, as cvt.rn.bf16.f32 (which needs sm_80); NaN stays a quiet NaN
+template <> __device__ __forceinline__ bf16_t from_float<bf16_t>(float x) {
+    const unsigned int bits = __float_as_uint(x);
+    bf16_t b;
+    if ((bits & 0x7fffffffu) > 0x7f800000u) b.bits = (unsigned short)((bits >> 16) | 0x40u);
+    else b.bits = (unsigned short)((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+    return b;
 }
 
 #define FULL_MASK 0xffffffffu
@@ -64,5 +93,5 @@ __device__ __forceinline__ float block_max(float v) {
     return warp_max(v);
 }
 
-// extern "C" entry points (unmangled names for RawModule.get_function) for float32 and float16
-#define FOR_FLOAT_TYPES(MACRO) MACRO(f32, float) MACRO(f16, half_t)
+// extern "C" entry points (unmangled names for RawModule.get_function) for float32, float16 and bfloat16
+#define FOR_FLOAT_TYPES(MACRO) MACRO(f32, float) MACRO(f16, half_t) MACRO(bf16, bf16_t)

@@ -14,8 +14,9 @@ from . import load_module
 BLOCK = 256            # threads per block of the row kernels: enough to stream a row of a few thousand values
 ROWS_PER_BLOCK = 8     # attention.cu's ROWS: one warp per row
 MAX_HEAD_DIM = 128     # attention.cu's MAX_HEAD_DIM
-MAX_GRID_X = 65535 * 16
-MAX_GRID_Y = 65535
+MAX_GRID_X = 65535 * 16  # grid-stride loops cover the rest: more blocks than this only queue up
+MAX_GRID_Y = 65535       # the hardware's limit for gridDim.y and gridDim.z (gridDim.x goes to 2**31 - 1)
+SUFFIXES = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}  # the kernels' storage types
 
 
 class CudaKernels:
@@ -37,13 +38,13 @@ class CudaKernels:
     # --- what the kernels take ---------------------------------------------------------------------------------
     @staticmethod
     def suffix(array):
-        return {"float32": "f32", "float16": "f16"}[array.dtype.name]
+        return SUFFIXES[array.dtype.name]
 
     @staticmethod
     def supports(*arrays):
-        """float32 or float16 arrays of one dtype, with at least one element."""
+        """float32, float16 or bfloat16 arrays of one dtype, with at least one element."""
         dtypes = {a.dtype.name for a in arrays if a is not None}
-        return len(dtypes) == 1 and dtypes <= {"float32", "float16"} and all(a is None or a.size for a in arrays)
+        return len(dtypes) == 1 and dtypes <= SUFFIXES.keys() and all(a is None or a.size for a in arrays)
 
     def _contiguous(self, array):
         return self.cp.ascontiguousarray(array)
@@ -152,9 +153,11 @@ class CudaKernels:
 
     # --- attention -----------------------------------------------------------------------------------------------------
     def supports_attention(self, q, k, v):
-        """(..., L, D) queries, (..., S, D) keys and values of one float dtype, head dim at most 128."""
+        """(..., L, D) queries, (..., S, D) keys and values of one float dtype, head dim at most 128, and lengths
+        whose blocks of rows fit gridDim.y (L and S up to about 524,000)."""
         return (self.supports(q, k, v) and q.ndim >= 2 and q.shape[:-2] == k.shape[:-2] == v.shape[:-2]
-                and q.shape[-1] == k.shape[-1] == v.shape[-1] <= MAX_HEAD_DIM and k.shape[-2] == v.shape[-2])
+                and q.shape[-1] == k.shape[-1] == v.shape[-1] <= MAX_HEAD_DIM and k.shape[-2] == v.shape[-2]
+                and max(q.shape[-2], k.shape[-2]) <= ROWS_PER_BLOCK * MAX_GRID_Y)
 
     def _heads(self, array):
         """(..., T, D) -> contiguous (N, T, D)."""
@@ -167,7 +170,7 @@ class CudaKernels:
         n, length, head_dim = q3.shape
         out = self.cp.empty_like(q3)
         lse = self.cp.empty((n, length), dtype=np.float32)
-        grid = (-(-length // ROWS_PER_BLOCK), n)
+        grid = (n, -(-length // ROWS_PER_BLOCK))  # heads along x: batch * heads may pass gridDim.y's 65,535
         self._launch("attention", f"attention_forward_{self.suffix(q3)}", grid, (32 * ROWS_PER_BLOCK,), (
             q3, k3, v3, out, lse, np.int64(length), np.int64(k3.shape[1]), np.int32(head_dim), np.float32(scale),
             np.int32(causal)))
@@ -182,7 +185,7 @@ class CudaKernels:
         source_length = k3.shape[1]
         suffix = self.suffix(q3)
         block = (32 * ROWS_PER_BLOCK,)
-        query_grid = (-(-length // ROWS_PER_BLOCK), n)
+        query_grid = (n, -(-length // ROWS_PER_BLOCK))
         delta = self.cp.empty((n, length), dtype=np.float32)
         self._launch("attention", f"attention_backward_delta_{suffix}", query_grid, block, (
             grad3, out3, delta, np.int64(length), np.int32(head_dim)))
@@ -191,7 +194,7 @@ class CudaKernels:
                       np.int32(causal))
         self._launch("attention", f"attention_backward_query_{suffix}", query_grid, block, (
             q3, k3, v3, grad3, lse2, delta, grad_q) + shape_args)
-        self._launch("attention", f"attention_backward_key_value_{suffix}", (-(-source_length // ROWS_PER_BLOCK), n),
+        self._launch("attention", f"attention_backward_key_value_{suffix}", (n, -(-source_length // ROWS_PER_BLOCK)),
                      block, (q3, k3, v3, grad3, lse2, delta, grad_k, grad_v) + shape_args)
         return grad_q.reshape(q.shape), grad_k.reshape(k.shape), grad_v.reshape(v.shape)
 
@@ -199,8 +202,10 @@ class CudaKernels:
     def adamw_step(self, params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step):
         """One AdamW step over lists of float32 C-contiguous arrays, in place, in one launch."""
         cp = self.cp
-        scalars = (np.float32(lr), np.float32(beta1), np.float32(beta2), np.float32(eps), np.float32(weight_decay),
-                   np.float32(1 - beta1 ** step), np.float32(math.sqrt(1 - beta2 ** step)))
+        # every scalar in double, rounded once, as torch.optim.AdamW hands them to its float32 ops
+        scalars = tuple(np.float32(value) for value in (
+            beta1, 1 - beta1, beta2, 1 - beta2, eps, 1 - lr * weight_decay, lr / (1 - beta1 ** step),
+            math.sqrt(1 - beta2 ** step)))
         for start in range(0, len(params), MAX_GRID_Y):  # gridDim.y (one parameter each) stops at 65535
             chunk = slice(start, start + MAX_GRID_Y)
             with cp.cuda.Device(self.device_index):

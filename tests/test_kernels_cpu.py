@@ -1,0 +1,338 @@
+"""Every CUDA kernel's own source, executed on the CPU, checked against torch in float64.
+
+The kernels run in the CPU executor (tests/cuda_cpu: the .cu text NVRTC compiles, built by the C++ compiler
+with a header that gives the CUDA names their meaning), launched by launch.py's CudaKernels with its grids,
+blocks, argument order and scalar types. Each case runs under several schedules (thread and block orders)
+and its outputs must be bit-identical across them: a race shows as a difference. Inputs are rounded to the
+storage dtype first, so the float64 reference sees exactly what the kernel saw.
+
+A quick set runs by default; `--long` (or `--runslow`) runs the full set: every width, head dim and length.
+The mutation tests plant known bugs in copies of the sources and check that these tests catch each one.
+"""
+import contextlib
+
+import numpy as np
+import pytest
+import torch
+
+from cuda_cpu import executor, fake_cupy
+from tinygrad_tx.backend import kernels
+from tinygrad_tx.backend.kernels import launch
+
+pytestmark = pytest.mark.skipif(executor.COMPILER is None, reason="needs a C++ compiler (g++) for the CPU executor")
+
+try:
+    import ml_dtypes
+    STORAGE = (np.float32, np.float16, ml_dtypes.bfloat16)
+except ImportError:  # bfloat16 storage needs ml_dtypes (the bf16 extra)
+    STORAGE = (np.float32, np.float16)
+DTYPE_IDS = [np.dtype(d).name for d in STORAGE]
+# the storage type's rounding, relative, on values of order one; float32 math leaves far less
+TOLERANCE = {"float32": 2e-5, "float16": 2e-3, "bfloat16": 1.6e-2}
+
+
+def long_mode(request):
+    return request.config.getoption("--long")
+
+
+@contextlib.contextmanager
+def kernels_from(modules):
+    """launch.py's CudaKernels, loading each family from `modules` (family -> executor Module)."""
+    previous = launch.load_module
+    launch.load_module = lambda family, device_index: modules(family)
+    try:
+        yield launch.CudaKernels(fake_cupy, 0)
+    finally:
+        launch.load_module = previous
+
+
+@pytest.fixture
+def cuda_kernels():
+    with kernels_from(executor.compile_family) as loaded:
+        yield loaded
+
+
+def run_everywhere(compute, count=3):
+    """compute() -> output arrays, run under `count` schedules; the outputs must agree bit for bit."""
+    first = None
+    for chosen in executor.schedules(count):
+        with executor.schedule(chosen):
+            outputs = [np.array(o) for o in compute() if o is not None]
+        if first is None:
+            first, first_schedule = outputs, chosen
+            continue
+        for index, (a, b) in enumerate(zip(first, outputs)):
+            assert a.tobytes() == b.tobytes(), (f"output {index} differs between {first_schedule} and {chosen}: "
+                                                f"a race (max difference {np.nanmax(np.abs(a.astype(float) - b.astype(float)))})")
+    return first
+
+
+def stored(array, dtype):
+    """The array rounded to the storage dtype, on the fake device; and its exact float64 values for torch."""
+    rounded = np.asarray(array).astype(dtype)
+    return fake_cupy.asarray(rounded), torch.from_numpy(rounded.astype(np.float64))
+
+
+def assert_matches(actual, expected, dtype, what, scale=1.0):
+    actual = np.asarray(actual).astype(np.float64)
+    expected = expected.detach().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected)
+    tolerance = TOLERANCE[np.dtype(dtype).name]
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    np.testing.assert_allclose(actual, expected, rtol=tolerance, atol=tolerance * scale, err_msg=what)
+
+
+def rng(seed):
+    return np.random.default_rng(seed)
+
+
+# --- layer norm -------------------------------------------------------------------------------------------------------
+def check_layer_norm(cuda_kernels, rows, width, affine, dtype, seed=0):
+    random = rng(seed)
+    x, x64 = stored(random.standard_normal((rows, width)) * 2 + 0.5, dtype)
+    grad, grad64 = stored(random.standard_normal((rows, width)), dtype)
+    weight, weight64 = stored(random.standard_normal(width), dtype) if affine else (None, None)
+    bias, bias64 = stored(random.standard_normal(width), dtype) if affine else (None, None)
+
+    def compute():
+        out, mean, rstd = cuda_kernels.layer_norm_forward(x, weight, bias, 1e-5)
+        grad_x, grad_weight, grad_bias = cuda_kernels.layer_norm_backward(grad, x, weight, mean, rstd, affine, affine)
+        return out, mean, rstd, grad_x, grad_weight, grad_bias
+
+    outputs = run_everywhere(compute)
+    leaves = [t.requires_grad_() for t in (x64, weight64, bias64) if t is not None]
+    expected = torch.nn.functional.layer_norm(x64, (width,), weight64, bias64, 1e-5)
+    expected.backward(grad64)
+    variance = x64.detach().var(-1, unbiased=False)
+    assert_matches(outputs[0], expected, dtype, "out", scale=4)
+    assert_matches(outputs[1], x64.detach().mean(-1), np.float32, "mean")
+    assert_matches(outputs[2], (variance + 1e-5).rsqrt(), np.float32, "rstd", scale=4)
+    assert_matches(outputs[3], leaves[0].grad, dtype, "grad x", scale=4)
+    if affine:
+        # a column sum over all rows: error grows with the row count
+        assert_matches(outputs[4], leaves[1].grad, dtype, "grad weight", scale=np.sqrt(rows) * 4)
+        assert_matches(outputs[5], leaves[2].grad, dtype, "grad bias", scale=np.sqrt(rows) * 4)
+
+
+QUICK_LAYER_NORM = [(3, 1, True), (5, 31, False), (130, 32, True), (4, 100, True), (6, 768, False), (2, 4096, True)]
+
+
+@pytest.mark.parametrize("dtype", STORAGE, ids=DTYPE_IDS)
+@pytest.mark.parametrize("rows, width, affine", QUICK_LAYER_NORM)
+def test_layer_norm(cuda_kernels, rows, width, affine, dtype):
+    check_layer_norm(cuda_kernels, rows, width, affine, dtype)
+
+
+@pytest.mark.parametrize("dtype", STORAGE, ids=DTYPE_IDS)
+def test_layer_norm_every_width(request, cuda_kernels, dtype):
+    if not long_mode(request):
+        pytest.skip("the full set runs with --long")
+    for width in (1, 31, 32, 100, 768, 4096):
+        for affine in (True, False):
+            # 300 rows: several chunks of the weight and bias gradient, the last one partial
+            check_layer_norm(cuda_kernels, 300 if width <= 768 else 70, width, affine, dtype, seed=width)
+
+
+# --- softmax --------------------------------------------------------------------------------------------------------
+def check_softmax(cuda_kernels, rows, width, log, dtype, seed=0):
+    random = rng(seed)
+    x, x64 = stored(random.standard_normal((rows, width)) * 3, dtype)
+    grad, grad64 = stored(random.standard_normal((rows, width)), dtype)
+
+    def compute():
+        out = cuda_kernels.softmax_forward(x, log)
+        return out, cuda_kernels.softmax_backward(grad, out, log)
+
+    out, grad_x = run_everywhere(compute)
+    x64.requires_grad_()
+    expected = (torch.log_softmax if log else torch.softmax)(x64, -1)
+    expected.backward(grad64)
+    assert_matches(out, expected, dtype, "out", scale=1 if not log else 10)
+    # the backward reads the stored (rounded) output: its error carries into the gradient
+    assert_matches(grad_x, x64.grad, dtype, "grad x", scale=4)
+
+
+@pytest.mark.parametrize("dtype", STORAGE, ids=DTYPE_IDS)
+@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
+@pytest.mark.parametrize("rows, width", [(3, 1), (4, 37), (2, 256), (3, 1000)])
+def test_softmax(cuda_kernels, rows, width, log, dtype):
+    check_softmax(cuda_kernels, rows, width, log, dtype)
+
+
+@pytest.mark.parametrize("dtype", STORAGE, ids=DTYPE_IDS)
+def test_softmax_every_width(request, cuda_kernels, dtype):
+    if not long_mode(request):
+        pytest.skip("the full set runs with --long")
+    for width in (1, 2, 31, 32, 33, 255, 257, 4096, 50257):
+        for log in (False, True):
+            check_softmax(cuda_kernels, 3, width, log, dtype, seed=width)
+
+
+# --- gelu -------------------------------------------------------------------------------------------------------------
+def check_gelu(cuda_kernels, size, approximate_tanh, dtype, seed=0):
+    random = rng(seed)
+    x, x64 = stored(random.standard_normal(size) * 3, dtype)
+    grad, grad64 = stored(random.standard_normal(size), dtype)
+
+    def compute():
+        return cuda_kernels.gelu_forward(x, approximate_tanh), cuda_kernels.gelu_backward(grad, x, approximate_tanh)
+
+    out, grad_x = run_everywhere(compute)
+    x64.requires_grad_()
+    expected = torch.nn.functional.gelu(x64, approximate="tanh" if approximate_tanh else "none")
+    expected.backward(grad64)
+    assert_matches(out, expected, dtype, "out", scale=2)
+    assert_matches(grad_x, x64.grad, dtype, "grad x", scale=2)
+
+
+@pytest.mark.parametrize("dtype", STORAGE, ids=DTYPE_IDS)
+@pytest.mark.parametrize("approximate_tanh", [False, True], ids=["erf", "tanh"])
+@pytest.mark.parametrize("size", [1, 1000])
+def test_gelu(cuda_kernels, size, approximate_tanh, dtype):
+    check_gelu(cuda_kernels, size, approximate_tanh, dtype)
+
+
+@pytest.mark.parametrize("approximate_tanh", [False, True], ids=["erf", "tanh"])
+def test_gelu_grid_stride(monkeypatch, cuda_kernels, approximate_tanh):
+    # a grid smaller than the array: each thread must loop over several elements
+    monkeypatch.setattr(launch, "MAX_GRID_X", 3)
+    check_gelu(cuda_kernels, 5000, approximate_tanh, np.float32)
+
+
+# --- cross-entropy -------------------------------------------------------------------------------------------------------
+def check_cross_entropy(cuda_kernels, rows, classes, label_smoothing, dtype, seed=0):
+    random = rng(seed)
+    logits, logits64 = stored(random.standard_normal((rows, classes)) * 2, dtype)
+    target = random.integers(0, classes, rows)
+    target[::3] = -100  # ignored rows
+    scale = np.where(target != -100, random.uniform(0.5, 2, rows), 0).astype(np.float32)
+
+    def compute():
+        losses, lse = cuda_kernels.cross_entropy_forward(logits, fake_cupy.asarray(target), -100, label_smoothing)
+        grad = cuda_kernels.cross_entropy_backward(logits, fake_cupy.asarray(target), lse, fake_cupy.asarray(scale),
+                                                   -100, label_smoothing)
+        return losses, lse, grad
+
+    losses, lse, grad = run_everywhere(compute)
+    logits64.requires_grad_()
+    expected = torch.nn.functional.cross_entropy(logits64, torch.from_numpy(target), ignore_index=-100,
+                                                 reduction="none", label_smoothing=label_smoothing)
+    (expected * torch.from_numpy(scale.astype(np.float64))).sum().backward()
+    assert_matches(losses, expected, np.float32, "losses", scale=4)
+    assert_matches(lse, torch.logsumexp(logits64.detach(), -1), np.float32, "lse", scale=4)
+    assert_matches(grad, logits64.grad, dtype, "grad logits", scale=1)
+
+
+@pytest.mark.parametrize("dtype", STORAGE, ids=DTYPE_IDS)
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("rows, classes", [(7, 65), (2, 50257)])
+def test_cross_entropy(cuda_kernels, rows, classes, label_smoothing, dtype):
+    check_cross_entropy(cuda_kernels, rows, classes, label_smoothing, dtype)
+
+
+# --- attention ---------------------------------------------------------------------------------------------------------
+def check_attention(cuda_kernels, batch, length, source_length, head_dim, causal, dtype, seed=0):
+    random = rng(seed)
+    q, q64 = stored(random.standard_normal((batch, length, head_dim)), dtype)
+    k, k64 = stored(random.standard_normal((batch, source_length, head_dim)), dtype)
+    v, v64 = stored(random.standard_normal((batch, source_length, head_dim)), dtype)
+    grad, grad64 = stored(random.standard_normal((batch, length, head_dim)), dtype)
+    scale = 1 / np.sqrt(head_dim)
+
+    def compute():
+        out, lse = cuda_kernels.attention_forward(q, k, v, scale, causal)
+        return (out, lse) + cuda_kernels.attention_backward(grad, q, k, v, out, lse, scale, causal)
+
+    out, lse, grad_q, grad_k, grad_v = run_everywhere(compute, count=2)
+    for t in (q64, k64, v64):
+        t.requires_grad_()
+    expected = torch.nn.functional.scaled_dot_product_attention(q64, k64, v64, is_causal=causal, scale=scale)
+    expected.backward(grad64)
+    scores = q64.detach() @ k64.detach().transpose(-1, -2) * scale
+    if causal:
+        scores = scores.masked_fill(~torch.ones(length, source_length, dtype=torch.bool).tril(), -torch.inf)
+    where = f"attention (N={batch}, L={length}, S={source_length}, D={head_dim}, causal={causal})"
+    assert_matches(out, expected, dtype, f"{where}: out", scale=2)
+    assert_matches(lse, torch.logsumexp(scores, -1), np.float32, f"{where}: lse", scale=4)
+    for name, actual, leaf in (("grad q", grad_q, q64), ("grad k", grad_k, k64), ("grad v", grad_v, v64)):
+        assert_matches(actual, leaf.grad, dtype, f"{where}: {name}", scale=4)
+
+
+QUICK_ATTENTION = [(1, 1, 16, True), (7, 7, 40, False), (65, 65, 64, True), (64, 7, 128, False), (7, 200, 16, True),
+                   (200, 65, 40, True)]
+
+
+@pytest.mark.parametrize("dtype", STORAGE, ids=DTYPE_IDS)
+@pytest.mark.parametrize("length, source_length, head_dim, causal", QUICK_ATTENTION)
+def test_attention(cuda_kernels, length, source_length, head_dim, causal, dtype):
+    check_attention(cuda_kernels, 2, length, source_length, head_dim, causal, dtype)
+
+
+@pytest.mark.parametrize("dtype", STORAGE, ids=DTYPE_IDS)
+def test_attention_every_shape(request, cuda_kernels, dtype):
+    if not long_mode(request):
+        pytest.skip("the full set runs with --long")
+    lengths = (1, 7, 64, 65, 200)
+    for head_dim in (16, 40, 64, 128):
+        for length in lengths:
+            for source_length in lengths:
+                for causal in (False, True):
+                    check_attention(cuda_kernels, 2, length, source_length, head_dim, causal, dtype, seed=head_dim)
+
+
+def test_attention_with_more_heads_than_a_grid_dimension_holds(cuda_kernels):
+    # batch * heads = 70,000 > 65,535: launches stay within the grid limits the executor checks; running every
+    # block would take minutes, so a sample of heads around the limits runs and is checked
+    batch, length, head_dim = 70_000, 3, 16
+    random = rng(0)
+    q, k, v = (fake_cupy.asarray(random.standard_normal((batch, length, head_dim)).astype(np.float32))
+               for _ in range(3))
+    heads = [0, 1, 65_534, 65_535, 65_536, 69_999]
+    with executor.only_blocks(heads):  # grid (1, heads): block (0, n) has linear index n
+        out, lse = cuda_kernels.attention_forward(q, k, v, 0.25, True)
+    for head in heads:
+        expected = torch.nn.functional.scaled_dot_product_attention(
+            *(torch.from_numpy(np.asarray(t[head], dtype=np.float64)) for t in (q, k, v)), is_causal=True, scale=0.25)
+        assert_matches(out[head], expected, np.float32, f"head {head}")
+
+
+# --- AdamW ---------------------------------------------------------------------------------------------------------------
+def check_adamw(cuda_kernels, sizes, steps=4, seed=0, **hyperparameters):
+    settings = dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1) | hyperparameters
+    random = rng(seed)
+    initial = [random.standard_normal(size).astype(np.float32) for size in sizes]
+    gradients = [[random.standard_normal(size).astype(np.float32) for size in sizes] for _ in range(steps)]
+
+    def compute():
+        params = [fake_cupy.asarray(p) for p in initial]
+        moments = [fake_cupy.asarray(np.zeros_like(p)) for p in initial]
+        squares = [fake_cupy.asarray(np.zeros_like(p)) for p in initial]
+        for step, grads in enumerate(gradients, start=1):
+            cuda_kernels.adamw_step(params, [fake_cupy.asarray(g) for g in grads], moments, squares,
+                                    settings["lr"], *settings["betas"], settings["eps"], settings["weight_decay"], step)
+        return params + moments + squares
+
+    outputs = run_everywhere(compute, count=2)
+    reference = [torch.from_numpy(p.copy()).requires_grad_() for p in initial]
+    optimizer = torch.optim.AdamW(reference, **settings)
+    for grads in gradients:
+        for parameter, grad in zip(reference, grads):
+            parameter.grad = torch.from_numpy(grad)
+        optimizer.step()
+    n = len(sizes)
+    for i, parameter in enumerate(reference):
+        state = optimizer.state[parameter]
+        # both in float32: only the order of float32 operations may differ
+        np.testing.assert_allclose(outputs[i], parameter.detach().numpy(), rtol=2e-6, atol=1e-7, err_msg="param")
+        np.testing.assert_allclose(outputs[n + i], state["exp_avg"].numpy(), rtol=2e-6, atol=1e-8, err_msg="exp_avg")
+        np.testing.assert_allclose(outputs[2 * n + i], state["exp_avg_sq"].numpy(), rtol=2e-6, atol=1e-10,
+                                   err_msg="exp_avg_sq")
+
+
+def test_adamw(cuda_kernels):
+    check_adamw(cuda_kernels, [1, 7, 300, 1000])
+
+
+def test_adamw_over_several_launches_and_grid_strides(monkeypatch, cuda_kernels):
+    # two parameters per launch, and the largest parameter needs several passes of the whole grid
+    monkeypatch.setattr(launch, "MAX_GRID_Y", 2)
+    check_adamw(cuda_kernels, [5, 3, 270_000, 2, 9], steps=2, betas=(0.8, 0.95), weight_decay=0.0)
