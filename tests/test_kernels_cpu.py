@@ -10,6 +10,7 @@ A quick set runs by default; `--long` (or `--runslow`) runs the full set: every 
 The mutation tests plant known bugs in copies of the sources and check that these tests catch each one.
 """
 import contextlib
+import os
 
 import numpy as np
 import pytest
@@ -62,8 +63,9 @@ def run_everywhere(compute, count=3):
             first, first_schedule = outputs, chosen
             continue
         for index, (a, b) in enumerate(zip(first, outputs)):
-            assert a.tobytes() == b.tobytes(), (f"output {index} differs between {first_schedule} and {chosen}: "
-                                                f"a race (max difference {np.nanmax(np.abs(a.astype(float) - b.astype(float)))})")
+            differing = np.count_nonzero(a.view(np.uint8) != b.view(np.uint8))
+            assert differing == 0, (f"output {index} differs between {first_schedule} and {chosen} in {differing} "
+                                    f"bytes: a race")
     return first
 
 
@@ -336,3 +338,93 @@ def test_adamw_over_several_launches_and_grid_strides(monkeypatch, cuda_kernels)
     # two parameters per launch, and the largest parameter needs several passes of the whole grid
     monkeypatch.setattr(launch, "MAX_GRID_Y", 2)
     check_adamw(cuda_kernels, [5, 3, 270_000, 2, 9], steps=2, betas=(0.8, 0.95), weight_decay=0.0)
+
+
+# --- mutation self-test: planted bugs these tests must catch -------------------------------------------------------------
+MUTATIONS = {
+    "block_sum reads the warps' partial sums before all are written (a missing __syncthreads)": (
+        "softmax", "    if (lane == 0) partial[warp] = v;\n    __syncthreads();\n", "    if (lane == 0) partial[warp] = v;\n",
+        lambda k, monkeypatch: check_softmax(k, 3, 1000, False, np.float32)),
+    "layer_norm's parameter gradients sum shared memory before every row of threads wrote it": (
+        "layer_norm", "    bias_sums[threadIdx.y][threadIdx.x] = grad_bias;\n    __syncthreads();\n",
+        "    bias_sums[threadIdx.y][threadIdx.x] = grad_bias;\n",
+        lambda k, monkeypatch: check_layer_norm(k, 130, 32, True, np.float32)),
+    "attention's causal bound off by one": (
+        "attention", "const bool visible = active && key < S && (!causal || key <= row);",
+        "const bool visible = active && key < S && (!causal || key < row);",
+        lambda k, monkeypatch: check_attention(k, 2, 65, 65, 16, True, np.float32)),
+    "attention's last key tile dropped": (
+        "attention", "for (long long start = 0; start < key_end; start += TILE) {\n        __syncthreads();  // the previous",
+        "for (long long start = 0; start + TILE < key_end; start += TILE) {\n        __syncthreads();  // the previous",
+        lambda k, monkeypatch: check_attention(k, 2, 7, 65, 16, False, np.float32)),
+    "gelu's grid-stride loop dropped (one element per thread)": (
+        "gelu", "i < n; i += (long long)gridDim.x * blockDim.x) {\n        const float v = to_float(x[i]);\n        const float y",
+        "i < n; i = n) {\n        const float v = to_float(x[i]);\n        const float y",
+        lambda k, monkeypatch: (monkeypatch.setattr(launch, "MAX_GRID_X", 3), check_gelu(k, 5000, True, np.float32))),
+    "softmax writes one element past each row": (
+        "softmax", "out[offset + c] = from_float<T>(log ?", "out[offset + c + 1] = from_float<T>(log ?",
+        lambda k, monkeypatch: check_softmax(k, 3, 37, True, np.float32)),
+}
+
+
+@pytest.mark.parametrize("bug", MUTATIONS)
+def test_a_planted_bug_is_caught(monkeypatch, bug):
+    family, original, mutated, check = MUTATIONS[bug]
+    source = kernels.source(family)
+    assert original in source, f"the mutation no longer applies to {family}.cu: update it"
+    mutant = executor.compile_source(source.replace(original, mutated, 1))
+    with kernels_from(lambda name: mutant if name == family else executor.compile_family(name)) as mutant_kernels:
+        with pytest.raises((AssertionError, executor.KernelError)):
+            check(mutant_kernels, monkeypatch)
+
+
+# --- the executor itself: what it refuses --------------------------------------------------------------------------------
+TOY_KERNELS = r'''
+#include "common.cuh"
+extern "C" __global__ void early_exit_then_shuffle(float* out) {
+    if (threadIdx.x == 3) return;
+    out[threadIdx.x] = warp_sum(1.f);
+}
+extern "C" __global__ void barrier_in_a_branch(float* out) {
+    if (threadIdx.x < 32) __syncthreads();
+    out[threadIdx.x] = 1.f;
+}
+extern "C" __global__ void reads_unwritten_shared(float* out) {
+    __shared__ float values[64];
+    if (threadIdx.x % 2) values[threadIdx.x] = 1.f;
+    __syncthreads();
+    out[threadIdx.x] = values[threadIdx.x];
+}
+'''
+
+
+@pytest.fixture(scope="module")
+def toy_module():
+    with open(os.path.join(kernels.KERNEL_DIR, kernels.HEADER)) as f:
+        header = f.read().replace("#pragma once\n", "")
+    return executor.compile_source(TOY_KERNELS.replace('#include "common.cuh"', header))
+
+
+@pytest.mark.parametrize("name, message", [("early_exit_then_shuffle", "left the kernel"),
+                                           ("barrier_in_a_branch", "__syncthreads")])
+def test_divergent_collectives_are_errors(toy_module, name, message):
+    out = fake_cupy.empty(64, np.float32)
+    with pytest.raises(executor.KernelError, match=message):
+        toy_module.get_function(name)((1,), (64,), (out,))
+
+
+def test_shared_memory_no_thread_wrote_reads_nan(toy_module):
+    out = fake_cupy.empty(64, np.float32)
+    toy_module.get_function("reads_unwritten_shared")((1,), (64,), (out,))
+    assert np.isnan(out[::2]).all() and (out[1::2] == 1).all()
+
+
+def test_arguments_are_checked_against_the_signature(cuda_kernels):
+    gelu = executor.compile_family("gelu").get_function("gelu_forward_f32")
+    x, out = fake_cupy.asarray(np.ones(4, np.float32)), fake_cupy.empty(4, np.float32)
+    with pytest.raises(executor.KernelError, match=r"argument 2 \(long long n\): expected int64, got int"):
+        gelu((1,), (32,), (x, out, 4, np.int32(0)))  # a bare Python int: CuPy would pass 8 bytes, as int64
+    with pytest.raises(executor.KernelError, match="expected float32 elements, got float16"):
+        gelu((1,), (32,), (x.astype(np.float16), out, np.int64(4), np.int32(0)))
+    with pytest.raises(executor.KernelError, match="grid dimension y = 65536"):
+        gelu((1, 65536), (32,), (x, out, np.int64(4), np.int32(0)))

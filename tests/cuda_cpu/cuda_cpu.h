@@ -33,18 +33,20 @@
 #include <xmmintrin.h>
 #endif
 
+// Kernels and device functions are inline, so their static locals (the __shared__ variables) all get the same
+// kind of section: one section can then hold every one of them. (A __shared__ variable at file scope would not
+// fit in it: the compiler says "section type conflict".)
 #ifndef __global__  // the Python side redefines it to find the entry points
-#define __global__
+#define __global__ inline
 #endif
-#define __device__
+#define __device__ inline
 #define __host__
-#define __forceinline__ inline __attribute__((always_inline))
+#define __forceinline__ __attribute__((always_inline))
 #define __restrict__ __restrict
 // every __shared__ variable lands in one section, so a block's shared memory can be poisoned in one memset
 #define __shared__ __attribute__((section("cuda_cpu_shared"))) static
 extern "C" char __start_cuda_cpu_shared[], __stop_cuda_cpu_shared[];
-// the section exists even in a file without __shared__ (a static local of an inline function, as the kernels' are:
-// GCC keeps those apart from plain globals, and one section cannot hold both kinds)
+// the section exists even in a file without __shared__
 __attribute__((used)) inline char* cuda_cpu_shared_anchor() {
     __shared__ __attribute__((used)) char anchor;
     return &anchor;
