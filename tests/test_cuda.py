@@ -2,8 +2,8 @@
 
 Three kinds of tests:
   - everywhere: autocast and GradScaler on the CPU (NumPy has float16), error messages, and the
-    kernel paths of every fused op on a fake GPU ('cuda:5': NumPy arrays with NumpyKernels, the
-    kernels' interface and algorithms in NumPy), checked against PyTorch;
+    kernel paths of every fused op on a fake GPU ('cuda:5': NumPy arrays, with our CUDA kernels' own
+    source run by the CPU executor of tests/cuda_cpu), checked against PyTorch;
   - on a GPU only (skipped elsewhere, with the reason): each kernel against the plain CuPy code it
     replaces, CPU against GPU for a whole GPT-2 step, RNG state, memory stats, TF32, training.
 Run every GPU check in one command with benchmarks/gpu_check.sh.
@@ -20,7 +20,7 @@ import torch
 import tinygrad_tx as tg
 import tinygrad_tx.nn.functional as F
 from conftest import assert_close, compare, randn, rng
-from numpy_kernels import NumpyKernels
+from cuda_cpu.executed_kernels import ExecutedKernels
 from tinygrad_tx.amp import GradScaler
 from tinygrad_tx.amp.precision import Precision
 from tinygrad_tx.backend.numpy_backend import NumpyBackend
@@ -47,7 +47,7 @@ class FakeGpuBackend(NumpyBackend):
     def __init__(self):
         super().__init__()
         self.device = "cuda:5"
-        self.kernels = NumpyKernels()
+        self.kernels = ExecutedKernels()
 
 
 @pytest.fixture
@@ -204,7 +204,7 @@ def test_autocast_runs_products_in_float16_with_float32_gradients():
     assert_close(w.grad, x.detach().numpy().T @ np.ones((4, 3), np.float32), rtol=1e-2, atol=1e-2)
 
 
-def test_autocast_linear_attention_half_and_reductions_float32():
+def test_autocast_linear_attention_half_and_the_loss_float32():
     x = tg.tensor(randn(2, 5, 8, dtype=np.float32), requires_grad=True)
     layer = tg.nn.Linear(8, 8)
     with tg.autocast("cpu", dtype=tg.float16):
@@ -215,7 +215,8 @@ def test_autocast_linear_attention_half_and_reductions_float32():
         probs, log_probs = h.softmax(-1), h.log_softmax(-1)
         loss = F.cross_entropy(h.reshape(-1, 8), tg.tensor(rng(0).integers(0, 8, size=10)))
     assert h.dtype is tg.float16 and attended.dtype is tg.float16
-    assert normed.dtype is probs.dtype is log_probs.dtype is loss.dtype is tg.float32
+    # PyTorch's CPU lists: of these, only the loss runs in float32 (on a GPU softmax and layer_norm do too)
+    assert normed.dtype is probs.dtype is log_probs.dtype is tg.float16 and loss.dtype is tg.float32
     (loss + normed.sum() + attended.float().sum()).backward()
     assert layer.weight.grad.dtype is layer.bias.grad.dtype is x.grad.dtype is tg.float32
 
@@ -240,12 +241,13 @@ def test_autocast_as_a_decorator():
     assert product(a, a).dtype is tg.float16 and (a @ a).dtype is tg.float32
 
 
-def test_bfloat16_is_refused_with_the_reason():
-    for dtype in ("bfloat16", torch.bfloat16):
-        with pytest.raises(TypeError, match="bfloat16 is not supported: NumPy and CuPy"):
-            tg.autocast("cuda", dtype=dtype)
-    with pytest.raises(ValueError, match="bfloat16"):
-        Precision("bfloat16", "cpu")
+def test_autocast_takes_bfloat16_by_any_name_and_refuses_other_dtypes():
+    for dtype in ("bfloat16", torch.bfloat16, tg.bfloat16):
+        assert tg.autocast("cuda", dtype=dtype).fast_dtype is tg.bfloat16
+    assert tg.autocast("cpu").fast_dtype is tg.bfloat16 and tg.autocast("cuda").fast_dtype is tg.float16  # as torch
+    assert Precision("bfloat16", "cpu").scaler.is_enabled() is False  # bfloat16 needs no loss scaling
+    with pytest.raises(TypeError, match="autocast: dtype must be"):
+        tg.autocast("cpu", dtype=tg.float64)
     with pytest.raises(ValueError, match="autocast: device_type"):
         tg.autocast("tpu")
 

@@ -9,7 +9,6 @@ storage dtype first, so the float64 reference sees exactly what the kernel saw.
 A quick set runs by default; `--long` (or `--runslow`) runs the full set: every width, head dim and length.
 The mutation tests plant known bugs in copies of the sources and check that these tests catch each one.
 """
-import contextlib
 import os
 
 import numpy as np
@@ -17,6 +16,7 @@ import pytest
 import torch
 
 from cuda_cpu import executor, fake_cupy
+from cuda_cpu.executed_kernels import ExecutedKernels
 from tinygrad_tx.backend import kernels
 from tinygrad_tx.backend.kernels import launch
 
@@ -36,21 +36,9 @@ def long_mode(request):
     return request.config.getoption("--long")
 
 
-@contextlib.contextmanager
-def kernels_from(modules):
-    """launch.py's CudaKernels, loading each family from `modules` (family -> executor Module)."""
-    previous = launch.load_module
-    launch.load_module = lambda family, device_index: modules(family)
-    try:
-        yield launch.CudaKernels(fake_cupy, 0)
-    finally:
-        launch.load_module = previous
-
-
 @pytest.fixture
 def cuda_kernels():
-    with kernels_from(executor.compile_family) as loaded:
-        yield loaded
+    return ExecutedKernels()
 
 
 def run_everywhere(compute, count=3):
@@ -373,9 +361,9 @@ def test_a_planted_bug_is_caught(monkeypatch, bug):
     source = kernels.source(family)
     assert original in source, f"the mutation no longer applies to {family}.cu: update it"
     mutant = executor.compile_source(source.replace(original, mutated, 1))
-    with kernels_from(lambda name: mutant if name == family else executor.compile_family(name)) as mutant_kernels:
-        with pytest.raises((AssertionError, executor.KernelError)):
-            check(mutant_kernels, monkeypatch)
+    mutant_kernels = ExecutedKernels(lambda name: mutant if name == family else executor.compile_family(name))
+    with pytest.raises((AssertionError, executor.KernelError)):
+        check(mutant_kernels, monkeypatch)
 
 
 # --- the executor itself: what it refuses --------------------------------------------------------------------------------
