@@ -607,3 +607,20 @@ def test_training_on_gpu(tmp_path, dtype):
     finally:
         tg.cuda.set_tf32(False)
     assert trainer.best_val_loss < first - 0.5
+
+
+def test_the_cuda_extras_bring_the_cuda_libraries_and_ship_every_kernel_file():
+    import fnmatch
+    import tomllib
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "pyproject.toml"), "rb") as f:
+        project = tomllib.load(f)
+    extras = project["project"]["optional-dependencies"]
+    # the CuPy wheels alone have no NVRTC, cuBLAS or cuRAND: [ctk] installs them
+    assert any(r.startswith("cupy-cuda13x[ctk]") for r in extras["cuda"])
+    assert any(r.startswith("cupy-cuda12x[ctk]") for r in extras["cuda12"])
+    patterns = project["tool"]["setuptools"]["package-data"]["tinygrad_tx"]
+    kernel_dir = os.path.join(root, "tinygrad_tx", "backend", "kernels")
+    for name in os.listdir(kernel_dir):
+        if not name.endswith(".py") and name != "__pycache__":
+            assert any(fnmatch.fnmatch(f"backend/kernels/{name}", p) for p in patterns), f"{name} is not packaged"
