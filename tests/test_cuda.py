@@ -123,6 +123,21 @@ def test_second_derivatives_ignore_the_kernels(fake_gpu):
     assert x.grad is not None and np.isfinite(x.grad.numpy()).all()
 
 
+def test_exact_gelu_keeps_float16_where_the_library_erf_widens(fake_gpu, monkeypatch):
+    # cupyx.scipy.special.erf maps float16 to float64 (types e->d, f->f, d->d): give the fake GPU that rule
+    widen = {np.dtype(np.float16): np.float64}
+    monkeypatch.setattr(fake_gpu, "library_erf",
+                        lambda a: np.asarray(NumpyBackend.library_erf(fake_gpu, a)).astype(widen.get(a.dtype, a.dtype)))
+    monkeypatch.setattr(fake_gpu, "kernels", None)  # the array code, as with kernels switched off
+    x = tg.tensor(randn(4, 8, dtype=np.float16), device="cuda:5", requires_grad=True)
+    y = F.gelu(x)
+    y.sum().backward()
+    assert y.dtype == tg.float16 and x.grad.dtype == tg.float16
+    assert x.erf().dtype == tg.float16
+    expected = torch.nn.functional.gelu(torch.tensor(x.detach().cpu().numpy().astype(np.float32)))
+    assert_close(y.float(), expected, rtol=2e-3, atol=2e-3)
+
+
 def test_float16_through_the_kernel_paths(fake_gpu):
     x = randn(4, 10, 16, dtype=np.float32)
     full = F.layer_norm(tg.tensor(x, device="cuda:5"), (16,)).softmax(-1).numpy()

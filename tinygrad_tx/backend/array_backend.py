@@ -102,6 +102,15 @@ class ArrayBackend:
     def logical_not(self, a): return self.xp.logical_not(a)
 
     def erf(self, a):
+        """erf in a's dtype. The libraries' own erf may widen (CuPy's maps float16 to float64, which would turn a
+        float16 graph into float64) or lack a type (bfloat16): those compute in float32 and round back."""
+        if a.dtype.name not in ("float32", "float64"):
+            a32 = a.astype("float32")
+            return self.library_erf(a32).astype(a.dtype)
+        return self.library_erf(a).astype(a.dtype, copy=False)
+
+    def library_erf(self, a):
+        """The array library's erf, float32 or float64 in; its result dtype may differ from a's."""
         raise NotImplementedError
 
     # --- reductions --------------------------------------------------------------

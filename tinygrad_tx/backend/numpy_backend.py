@@ -27,7 +27,7 @@ class NumpyBackend(ArrayBackend):
     def set_rng_state(self, state):
         self.generator.bit_generator.state = state
 
-    def erf(self, a):
+    def library_erf(self, a):
         # NumPy has no erf; math.erf is exact to double precision (the tanh form of GELU is the fast one)
         a = np.asarray(a)  # a 0-d result arrives as a NumPy scalar, which frompyfunc turns into a Python float
         return np.asarray(self._erf(a)).astype(a.dtype)
