@@ -562,8 +562,12 @@ def test_gpu_tensors_move_and_carry_gradients():
 def test_gpu_rng_state_round_trips_and_seeds_repeat():
     tg.cuda.manual_seed(7)
     state = tg.get_rng_state("cuda")
-    assert set(state) == {"seed", "draws"}
+    assert set(state) == {"seed", "offset"}
     first = tg.randn(1000, device="cuda").numpy()
+    # the same numbers on every GPU: the generator run on NumPy with reference Philox words agrees exactly
+    from philox_reference import philox_words
+    from tinygrad_tx.backend.philox import PhiloxGenerator
+    assert np.array_equal(PhiloxGenerator(np, philox_words, 7).randn((1000,), np.float32), first)
     tg.set_rng_state(state, "cuda")
     assert np.array_equal(tg.randn(1000, device="cuda").numpy(), first)
     tg.manual_seed(7)
@@ -639,3 +643,19 @@ def test_the_cuda_extras_bring_the_cuda_libraries_and_ship_every_kernel_file():
     for name in os.listdir(kernel_dir):
         if not name.endswith(".py") and name != "__pycache__":
             assert any(fnmatch.fnmatch(f"backend/kernels/{name}", p) for p in patterns), f"{name} is not packaged"
+
+
+def test_cuda_functions_say_why_cuda_cannot_start(monkeypatch):
+    class CUDARuntimeError(RuntimeError):
+        pass
+
+    def no_driver():
+        raise CUDARuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient")
+
+    from types import SimpleNamespace
+    fake = SimpleNamespace(cuda=SimpleNamespace(runtime=SimpleNamespace(getDeviceCount=no_driver)))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    assert not tg.cuda.is_available() and tg.cuda.device_count() == 0
+    for call in (tg.cuda.synchronize, tg.cuda.current_device, tg.cuda.get_device_name):
+        with pytest.raises(RuntimeError, match="CUDA cannot start here .*InsufficientDriver.*nvidia-smi"):
+            call()

@@ -17,6 +17,7 @@ import torch
 
 from cuda_cpu import executor, fake_cupy
 from cuda_cpu.executed_kernels import ExecutedKernels
+from philox_reference import philox_reference, philox_words
 from tinygrad_tx.backend import kernels
 from tinygrad_tx.backend.kernels import launch
 
@@ -416,3 +417,24 @@ def test_arguments_are_checked_against_the_signature(cuda_kernels):
         gelu((1,), (32,), (x.astype(np.float16), out, np.int64(4), np.int32(0)))
     with pytest.raises(executor.KernelError, match="grid dimension y = 65536"):
         gelu((1, 65536), (32,), (x, out, np.int64(4), np.int32(0)))
+
+
+# --- random words ------------------------------------------------------------------------------------------------------
+def test_philox_reference_gives_the_published_answers():
+    # known-answer vectors of Random123 (kat_vectors: philox4x32_10)
+    cases = [((0, 0, 0, 0), (0, 0), (0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8)),
+             ((0xffffffff,) * 4, (0xffffffff,) * 2, (0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd)),
+             ((0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344), (0xa4093822, 0x299f31d0),
+              (0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1))]
+    for counter, key, expected in cases:
+        assert tuple(philox_reference(np.array([counter], np.uint32), key)[0]) == expected
+
+
+@pytest.mark.parametrize("n, seed, first_block", [(1, 0, 0), (37, 2 ** 40 + 5, 3), (5000, 1234, 2 ** 33 + 7)])
+def test_philox_words(monkeypatch, cuda_kernels, n, seed, first_block):
+    expected = philox_words(n, seed, first_block)
+    (words,) = run_everywhere(lambda: [cuda_kernels.philox_words(n, seed, first_block)])
+    np.testing.assert_array_equal(words, expected)
+    # a smaller grid (a GPU with fewer multiprocessors would launch the same, but a grid never changes a word)
+    monkeypatch.setattr(launch, "MAX_GRID_X", 2)
+    np.testing.assert_array_equal(cuda_kernels.philox_words(n, seed, first_block), expected)

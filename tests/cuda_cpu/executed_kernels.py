@@ -10,7 +10,7 @@ from .executor import compile_family
 
 ENTRY_METHODS = ("layer_norm_forward", "layer_norm_backward", "softmax_forward", "softmax_backward", "gelu_forward",
                  "gelu_backward", "cross_entropy_forward", "cross_entropy_backward", "attention_forward",
-                 "attention_backward", "adamw_step")
+                 "attention_backward", "adamw_step", "philox_words")
 
 
 class ExecutedKernels(CudaKernels):

@@ -39,7 +39,7 @@ SCALAR_TYPES = {"float": np.float32, "double": np.float64, "int": np.int32, "uns
 C_TYPES = {np.float32: ctypes.c_float, np.float64: ctypes.c_double, np.int32: ctypes.c_int32, np.uint32: ctypes.c_uint32,
            np.int64: ctypes.c_int64, np.uint64: ctypes.c_uint64, np.bool_: ctypes.c_bool}
 ELEMENT_TYPES = {"float": "float32", "double": "float64", "half_t": "float16", "bf16_t": "bfloat16",
-                 "int": "int32", "long long": "int64", "unsigned long long": "uint64"}
+                 "int": "int32", "unsigned int": "uint32", "long long": "int64", "unsigned long long": "uint64"}
 THREAD_ORDERS = {"in order": 0, "reversed": 1, "random": 2}
 
 

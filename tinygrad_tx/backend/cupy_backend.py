@@ -5,9 +5,10 @@ Arrays are made inside `cupy.cuda.Device(index)` so 'cuda:1' allocates on device
 existing arrays (a + b) launch on CuPy's *current* device, which is device 0 unless the caller
 switched: to compute on cuda:N for N > 0, run inside `with tinygrad_tx.cuda.device(N):`.
 
-Randomness is counter-based: draw number n of seed s comes from a fresh Philox stream keyed by
-(s, n). The whole generator state is then two integers (JSON-friendly, device-independent), where
-CuPy's own generators keep megabytes of cuRAND state on the device with no way to save it.
+Randomness is counter-based: one PhiloxGenerator per device (philox.py), whose every value is a pure
+function of the seed and the value's position in the stream. Its state is two integers (JSON-friendly),
+and a seed gives the same numbers on every GPU model; CuPy's own generators keep megabytes of cuRAND
+state whose values depend on the GPU's multiprocessor count.
 """
 import cupy
 import cupyx
@@ -16,6 +17,7 @@ import cupyx.scipy.special
 from .array_backend import ArrayBackend
 from .kernels import kernels_enabled
 from .kernels.launch import CudaKernels
+from .philox import PhiloxGenerator
 
 
 class PeakMemoryHook(cupy.cuda.MemoryHook):
@@ -54,6 +56,7 @@ class CupyBackend(ArrayBackend):
         self.index = index
         self.cuda_device = cupy.cuda.Device(index)
         self._kernels = CudaKernels(cupy, index)
+        self.generator = PhiloxGenerator(cupy, self._kernels.philox_words)
         _install_peak_memory_hook()
         with self.cuda_device:
             super().__init__(cupy, f"cuda:{index}")
@@ -84,37 +87,27 @@ class CupyBackend(ArrayBackend):
         with self.cuda_device:
             return cupy.arange(start, stop, step, dtype=dtype.numpy_name)
 
-    # --- randomness: Philox keyed by (seed, draw number) ------------------------------------------------------
+    # --- randomness: Philox4x32-10 words from our kernel (also when the fused ops' kernels are switched off) -------
     def seed(self, seed):
-        self.rng_seed, self.rng_draws = int(seed), 0
+        self.generator.seed(seed)
 
     def get_rng_state(self):
-        return {"seed": self.rng_seed, "draws": self.rng_draws}
+        return self.generator.get_state()
 
     def set_rng_state(self, state):
-        if set(state) != {"seed", "draws"}:
-            raise ValueError(f"set_rng_state on {self.device}: expected a state {{'seed', 'draws'}} from this backend, "
-                             f"got keys {sorted(state)}")
-        self.rng_seed, self.rng_draws = int(state["seed"]), int(state["draws"])
-
-    def _next_generator(self):
-        generator = cupy.random.Generator(cupy.random.Philox4x3210([self.rng_seed, self.rng_draws]))
-        self.rng_draws += 1
-        return generator
+        self.generator.set_state(state)
 
     def randn(self, shape, dtype):
         with self.cuda_device:
-            return self._next_generator().standard_normal(shape, dtype="float32" if dtype.itemsize <= 4
-                                                          else "float64").astype(dtype.numpy_name, copy=False)
+            return self.generator.randn(shape, dtype.numpy_name)
 
     def rand(self, shape, dtype):
         with self.cuda_device:
-            return self._next_generator().random(shape, dtype="float32" if dtype.itemsize <= 4
-                                                 else "float64").astype(dtype.numpy_name, copy=False)
+            return self.generator.rand(shape, dtype.numpy_name)
 
     def randint(self, low, high, shape, dtype):
         with self.cuda_device:
-            return self._next_generator().integers(low, high, size=shape).astype(dtype.numpy_name, copy=False)
+            return self.generator.randint(low, high, shape, dtype.numpy_name)
 
     # --- the primitives NumPy lacks or spells differently ------------------------------------------------------------
     def library_erf(self, a):

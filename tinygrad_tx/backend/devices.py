@@ -93,6 +93,21 @@ def cuda_device(index=None):
     return normalize_device(named)
 
 
+def cuda_unavailable_reason():
+    """Why CUDA cannot be used here, in words (what is missing and what to check); None where it can."""
+    try:
+        import cupy
+    except ImportError:
+        return 'CuPy is not installed: pip install "tinygrad_tx[cuda]" (or "tinygrad_tx[cuda12]" for CUDA 12)'
+    try:
+        count = int(cupy.cuda.runtime.getDeviceCount())
+    except Exception as error:  # CUDARuntimeError: no driver, a driver too old for this CuPy
+        return (f"CuPy is installed but CUDA cannot start here ({type(error).__name__}: {error}). Check `nvidia-smi` "
+                "and that the CuPy package matches the CUDA driver (tinygrad_tx[cuda] is for CUDA 13, "
+                "tinygrad_tx[cuda12] for CUDA 12)")
+    return None if count else "CuPy is installed but sees no CUDA device"
+
+
 def cuda_device_count():
     """Visible CUDA devices; 0 without CuPy, a driver or a GPU. Never raises."""
     try:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 from .. import random as _random
 from ..backend import cuda_device_count, get_backend
+from ..backend.devices import cuda_unavailable_reason
 from ..backend.kernels import kernels_enabled, set_kernels_enabled
 
 __all__ = ["is_available", "device_count", "current_device", "device", "get_device_name", "is_bf16_supported",
@@ -158,10 +159,12 @@ def use_kernels(enabled=True):
 
 
 def _gpu():
-    """CuPy, where it sees a GPU; otherwise a RuntimeError that says what is missing."""
+    """CuPy, where it sees a GPU; otherwise a RuntimeError that says what is missing (never CuPy's raw
+    CUDARuntimeError)."""
     cupy = _cupy()
-    if device_count() == 0:
-        raise RuntimeError("tinygrad_tx.cuda: no CUDA GPU is available (CuPy is installed but sees no device)")
+    reason = cuda_unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(f"tinygrad_tx.cuda: no CUDA GPU can be used: {reason}")
     return cupy
 
 

@@ -1,7 +1,7 @@
 """Our CUDA kernels: the .cu sources beside this file, compiled once per device and cached.
 
-One file per kernel family (layer_norm, softmax, gelu, cross_entropy, attention, adamw), each with
-extern "C" entry points NAME_f32, NAME_f16 and NAME_bf16 (adamw: float32 only). They share common.cuh, which is
+One file per kernel family (layer_norm, softmax, gelu, cross_entropy, attention, adamw, random), each with
+extern "C" entry points NAME_f32, NAME_f16 and NAME_bf16 (adamw: float32 only; random: words, philox_words). They share common.cuh, which is
 pasted into each source before compiling: CuPy keys its on-disk cache (~/.cupy/kernel_cache) on the
 source text, so an edit of the header recompiles every family instead of reusing a stale binary.
 
@@ -12,7 +12,7 @@ plain CuPy array code instead: the same generic code the CPU runs, which tests c
 import os
 
 KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
-FAMILIES = ("layer_norm", "softmax", "gelu", "cross_entropy", "attention", "adamw")
+FAMILIES = ("layer_norm", "softmax", "gelu", "cross_entropy", "attention", "adamw", "random")
 HEADER = "common.cuh"
 # float32 math without --use_fast_math, so the kernels agree with the array code to float32 rounding; CuPy adds
 # -ftz=true itself, so denormals flush to zero (the CPU executor in the tests does the same)

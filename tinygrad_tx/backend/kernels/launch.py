@@ -198,6 +198,15 @@ class CudaKernels:
                      block, (q3, k3, v3, grad3, lse2, delta, grad_k, grad_v) + shape_args)
         return grad_q.reshape(q.shape), grad_k.reshape(k.shape), grad_v.reshape(v.shape)
 
+    # --- random words ---------------------------------------------------------------------------------------------------
+    def philox_words(self, n, seed, first_block):
+        """Words first_block * 4 ... + n - 1 of the seed's Philox4x32-10 stream, as uint32 (see random.cu)."""
+        out = self.cp.empty(n, dtype=np.uint32)
+        if n:
+            self._launch("random", "philox_words", self._elementwise_grid(-(-n // 4)), (BLOCK,), (
+                out, np.int64(n), np.uint64(seed), np.uint64(first_block)))
+        return out
+
     # --- AdamW -------------------------------------------------------------------------------------------------------------
     def adamw_step(self, params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step):
         """One AdamW step over lists of float32 C-contiguous arrays, in place, in one launch."""
