@@ -87,6 +87,11 @@ def asarray(array):
     return copy
 
 
+def broadcast_to(array, shape):
+    return np.broadcast_to(array, shape).view(DeviceArray) if isinstance(array, DeviceArray) else np.broadcast_to(
+        array, shape)
+
+
 def ascontiguousarray(array):
     if isinstance(array, DeviceArray) and array.flags.c_contiguous:
         return array

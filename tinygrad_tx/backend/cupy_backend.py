@@ -12,8 +12,10 @@ state whose values depend on the GPU's multiprocessor count.
 """
 import cupy
 import cupyx
+import numpy as np
 import cupyx.scipy.special
 
+from . import batched_gemm
 from .array_backend import ArrayBackend
 from .kernels import kernels_enabled
 from .kernels.launch import CudaKernels
@@ -109,6 +111,24 @@ class CupyBackend(ArrayBackend):
         with self.cuda_device:
             return self.generator.randint(low, high, shape, dtype.numpy_name)
 
+    # --- matrix products: batched ones through our strided-batched GEMM call (batched_gemm.py) ----------------------
+    def matmul(self, a, b):
+        if batched_gemm.supports(a, b) and not (a.ndim > 2 and b.ndim == 2 and a.flags.c_contiguous):
+            with self.cuda_device:  # (the exception, (B, T, C) @ (C, N), is one 2-D product in ArrayBackend)
+                return batched_gemm.batched_matmul(cupy, self._gemm, a, b, tf32=_tf32_on())
+        return super().matmul(a, b)
+
+    @staticmethod
+    def _gemm(call):
+        from cupy_backends.cuda.libs import cublas
+        scalar = np.float64 if call.compute_type == batched_gemm.COMPUTE_64F else np.float32
+        one, zero = np.ones((), scalar), np.zeros((), scalar)  # host scalars: cuBLAS's default pointer mode
+        cublas.gemmStridedBatchedEx(
+            cupy.cuda.device.get_cublas_handle(), call.transa, call.transb, call.m, call.n, call.k, one.ctypes.data,
+            call.a, call.data_type, call.lda, call.stride_a, call.b, call.data_type, call.ldb, call.stride_b,
+            zero.ctypes.data, call.c, call.data_type, call.ldc, call.stride_c, call.batch, call.compute_type,
+            -1)  # CUBLAS_GEMM_DEFAULT: cuBLAS picks the algorithm, tensor cores included
+
     # --- the primitives NumPy lacks or spells differently ------------------------------------------------------------
     def library_erf(self, a):
         return cupyx.scipy.special.erf(a)  # types e->d, f->f, d->d: ArrayBackend.erf casts back
@@ -119,6 +139,12 @@ class CupyBackend(ArrayBackend):
     def nbytes_in_use(self):
         with self.cuda_device:
             return cupy.get_default_memory_pool().used_bytes()
+
+
+def _tf32_on():
+    """CuPy's own float32 compute-type setting, which tinygrad_tx.cuda.set_tf32 sets: one switch for both paths."""
+    from cupy._core import _routines_linalg as linalg
+    return linalg.get_compute_type(cupy.dtype("float32")) == linalg.COMPUTE_TYPE_TF32
 
 
 def device_count_or_error(index):
