@@ -659,3 +659,24 @@ def test_cuda_functions_say_why_cuda_cannot_start(monkeypatch):
     for call in (tg.cuda.synchronize, tg.cuda.current_device, tg.cuda.get_device_name):
         with pytest.raises(RuntimeError, match="CUDA cannot start here .*InsufficientDriver.*nvidia-smi"):
             call()
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype, tf32, tolerance", [("float32", False, 1e-5), ("float32", True, 5e-3),
+                                                    ("float16", False, 2e-3)])
+def test_batched_products_take_the_strided_batched_gemm_path(dtype, tf32, tolerance):
+    # batched_gemm's cuBLAS call, the transposed operand passed without a copy, against torch on the same GPU
+    q = randn(4, 8, 64, 32, dtype=np.float32)
+    k = randn(4, 8, 64, 32, dtype=np.float32, seed=1)
+    tg.cuda.set_tf32(tf32)
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    try:
+        ours = tg.tensor(q, device="cuda").to(getattr(tg, dtype)) @ \
+            tg.tensor(k, device="cuda").to(getattr(tg, dtype)).transpose(-1, -2)
+        theirs = torch.tensor(q, device="cuda").to(getattr(torch, dtype)) @ \
+            torch.tensor(k, device="cuda").to(getattr(torch, dtype)).transpose(-1, -2)
+    finally:
+        tg.cuda.set_tf32(False)
+        torch.backends.cuda.matmul.allow_tf32 = False
+    assert ours.dtype == getattr(tg, dtype)
+    assert_close(ours.float().cpu(), theirs.float().cpu(), rtol=tolerance, atol=tolerance * 10)
