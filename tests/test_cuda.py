@@ -680,3 +680,19 @@ def test_batched_products_take_the_strided_batched_gemm_path(dtype, tf32, tolera
         torch.backends.cuda.matmul.allow_tf32 = False
     assert ours.dtype == getattr(tg, dtype)
     assert_close(ours.float().cpu(), theirs.float().cpu(), rtol=tolerance, atol=tolerance * 10)
+
+
+def test_deterministic_algorithms_refuse_the_atomic_scatter_add():
+    from tinygrad_tx.determinism import alert_not_deterministic
+    assert not tg.are_deterministic_algorithms_enabled()
+    alert_not_deterministic("index_add on CUDA")  # off: nothing happens
+    try:
+        tg.use_deterministic_algorithms(True)
+        with pytest.raises(RuntimeError, match="index_add on CUDA does not have a deterministic implementation"):
+            alert_not_deterministic("index_add on CUDA")
+        tg.use_deterministic_algorithms(True, warn_only=True)
+        assert tg.is_deterministic_algorithms_warn_only_enabled()
+        with pytest.warns(UserWarning, match="index_add on CUDA"):
+            alert_not_deterministic("index_add on CUDA")
+    finally:
+        tg.use_deterministic_algorithms(False)

@@ -13,6 +13,8 @@ from .dtype import (bfloat16, bool_, finfo, float16, float32, float64, get_defau
 from .ops.einsum import einsum
 from .size import Size
 from .random import get_rng_state, initial_seed, manual_seed, set_rng_state
+from .determinism import (are_deterministic_algorithms_enabled, is_deterministic_algorithms_warn_only_enabled,
+                          use_deterministic_algorithms)
 from .generator import Generator
 from .tensor import Tensor, cat, stack, where
 from . import nn, optim  # noqa: E402  (they build on the names above)

@@ -134,6 +134,8 @@ class CupyBackend(ArrayBackend):
         return cupyx.scipy.special.erf(a)  # types e->d, f->f, d->d: ArrayBackend.erf casts back
 
     def index_add(self, target, index, values):
+        from ..determinism import alert_not_deterministic
+        alert_not_deterministic("index_add on CUDA (scatter_add's atomic additions, in a different order each run)")
         cupyx.scatter_add(target, index, values)
 
     def nbytes_in_use(self):
