@@ -268,6 +268,43 @@ def test_hook_sees_the_retained_grad_order():
     assert_close(x.grad, t.grad)
 
 
+def test_post_accumulate_grad_hook_sees_the_accumulated_grad_as_torch():
+    # the hook runs after the gradient is added into .grad (after the ordinary hooks changed it), once per
+    # backward, with the leaf; not for autograd.grad, which fills no .grad
+    seen = {}
+    for lib in (TG, TORCH):
+        x = lib.t.tensor([1.0, 2.0], requires_grad=True)
+        x.register_hook(lambda g: g * 10)
+        log = seen[lib.name] = []
+        handle = x.register_post_accumulate_grad_hook(lambda leaf, log=log: log.append(leaf.grad.tolist()))
+        (x * x).sum().backward()
+        (x * 3).sum().backward()
+        lib.t.autograd.grad((x * x).sum(), x)
+        handle.remove()
+        (x * 3).sum().backward()
+    assert seen["tinygrad_tx"] == seen["torch"] == [[20.0, 40.0], [50.0, 70.0]]
+
+
+def test_post_accumulate_grad_hook_refuses_what_torch_refuses():
+    x = tg.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="not a leaf"):
+        (x * 2).register_post_accumulate_grad_hook(print)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        tg.tensor([1.0]).register_post_accumulate_grad_hook(print)
+
+
+def test_queued_callback_runs_once_when_backward_ends():
+    from tinygrad_tx.autograd.engine import queue_callback
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    order = []
+    x.register_hook(lambda g: queue_callback(lambda: order.append(("callback", x.grad.tolist()))))
+    x.register_post_accumulate_grad_hook(lambda leaf: order.append(("accumulated", leaf.grad.tolist())))
+    (x * x).sum().backward()
+    assert order == [("accumulated", [2.0, 4.0]), ("callback", [2.0, 4.0])]
+    with pytest.raises(RuntimeError, match="no backward pass is running"):
+        queue_callback(print)
+
+
 class _Cube(Function):
     @staticmethod
     def forward(ctx, x):

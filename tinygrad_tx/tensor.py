@@ -79,6 +79,7 @@ class Tensor:
         self.grad_fn = None
         self._version = VersionCounter()
         self._hooks = []
+        self._post_accumulate_grad_hooks = []
         self._retains_grad = False
         self._accumulator = None
         self._base = None  # for a view: the tensor that owns the memory, and the ops that made the view from it
@@ -302,6 +303,18 @@ class Tensor:
             raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
         self._hooks.append(hook)
         return _HookHandle(self._hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """hook(tensor) -> None, called on a leaf after backward has added a gradient into its .grad
+        (DistributedDataParallel starts averaging a gradient there, while backward goes on)."""
+        if not self.is_leaf:
+            raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad hooks cannot be registered "
+                               f"on a tensor that is not a leaf (this one was made by {self.grad_fn.name})")
+        if not self.requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on a tensor that does not "
+                               "require grad")
+        self._post_accumulate_grad_hooks.append(hook)
+        return _HookHandle(self._post_accumulate_grad_hooks, hook)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False):
         from .autograd import backward

@@ -4,7 +4,9 @@
    (how many consumers will send it a gradient).
 2. Start from the outputs' nodes. Pop a node whose consumers have all reported, sum the
    gradients they sent, call its backward, and send one gradient down each of its edges.
-3. At a leaf's AccumulateGrad node, add the gradient into `leaf.grad`.
+3. At a leaf's AccumulateGrad node, add the gradient into `leaf.grad`, then run the leaf's
+   post-accumulate-grad hooks (distributed data parallelism starts reducing a gradient there).
+4. When the walk is done, run the callbacks queued while it ran (queue_callback).
 
 Both walks use an explicit stack, so a chain of 100,000 ops needs no recursion.
 """
@@ -15,6 +17,17 @@ from .grad_mode import enable_grad, no_grad
 # observe(node, grad_output, input_grads) is called for each node backward runs, in order: tinygrad_tx.viz
 # records gradient magnitudes this way. Left empty, it costs an empty loop per node.
 backward_observers = []
+
+# one list per backward running (a hook may run a backward of its own): the callbacks to run when it ends
+_final_callbacks = []
+
+
+def queue_callback(callback):
+    """Run callback() once the backward pass now running has finished, as PyTorch's
+    Variable._execution_engine.queue_callback: DDP waits there for its last gradient reductions."""
+    if not _final_callbacks:
+        raise RuntimeError("queue_callback: no backward pass is running; call it from a hook during backward")
+    _final_callbacks[-1].append(callback)
 
 
 def _count_dependencies(roots):
@@ -52,7 +65,18 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
     ready = [node for node in roots if dependencies.get(node, 0) == 0]
     visit_order = []
     handed_out = {id(grad.array) for grad in grad_outputs}  # arrays others hold: a leaf's .grad must not be one
+    _final_callbacks.append([])
+    try:
+        _walk(ready, pending, dependencies, needed, visit_order, capture, retain_graph, create_graph, handed_out)
+    except BaseException:
+        _final_callbacks.pop()  # a failed backward does not run its callbacks
+        raise
+    for callback in _final_callbacks.pop():
+        callback()
+    return capture, visit_order
 
+
+def _walk(ready, pending, dependencies, needed, visit_order, capture, retain_graph, create_graph, handed_out):
     with (enable_grad() if create_graph else no_grad()):
         while ready:
             node = ready.pop()
@@ -93,7 +117,6 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, capture=None
                 dependencies[parent] -= 1
                 if dependencies[parent] == 0:
                     ready.append(parent)
-    return capture, visit_order
 
 
 def _nodes_leading_to(targets, roots, dependencies):
@@ -162,6 +185,8 @@ def _accumulate_into_leaf(node, grad, create_graph, handed_out):
             grad = grad.clone()
         handed_out.add(id(grad.array))
     leaf.grad = grad if leaf.grad is None else leaf.grad + grad
+    for hook in leaf._post_accumulate_grad_hooks:
+        hook(leaf)
 
 
 def _check_gradients(node, input_grads):
