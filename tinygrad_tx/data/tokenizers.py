@@ -1,4 +1,5 @@
-"""Tokenizers that turn text into integer ids and back. Both save to a small JSON-able dict."""
+"""Tokenizers that turn text into integer ids and back. Each saves to a JSON-able dict (kept in checkpoints).
+The byte-level BPE (GPT-2's) is in bpe.py."""
 
 
 class CharTokenizer:
@@ -51,4 +52,7 @@ def tokenizer_from_dict(values):
         return CharTokenizer(values["characters"])
     if values["kind"] == "byte":
         return ByteTokenizer()
+    if values["kind"] == "bpe":
+        from .bpe import BPETokenizer
+        return BPETokenizer.from_dict(values)
     raise ValueError(f"unknown tokenizer kind {values['kind']!r}")
