@@ -18,6 +18,7 @@ import torch
 from cuda_cpu import executor, fake_cupy
 from cuda_cpu.executed_kernels import ExecutedKernels
 from philox_reference import philox_reference, philox_words
+from tinygrad_tx.backend.philox import PhiloxGenerator
 from tinygrad_tx.backend import kernels
 from tinygrad_tx.backend.kernels import launch
 
@@ -221,7 +222,16 @@ def test_cross_entropy(cuda_kernels, rows, classes, label_smoothing, dtype):
 
 
 # --- attention ---------------------------------------------------------------------------------------------------------
-def check_attention(cuda_kernels, batch, length, source_length, head_dim, causal, dtype, seed=0):
+def dropout_keep(batch, length, source_length, dropout):
+    """Z of the array code: what F.dropout on the GPU draws from the device generator at the same state."""
+    p, seed, first_block = dropout
+    generator = PhiloxGenerator(np, philox_words, seed)
+    generator.set_state({"seed": seed, "offset": first_block})
+    kept = generator.rand((batch, length, source_length), np.float32) >= np.float32(p)
+    return torch.from_numpy(kept * np.float64(np.float32(1 / (1 - p))))
+
+
+def check_attention(cuda_kernels, batch, length, source_length, head_dim, causal, dtype, seed=0, dropout=None):
     random = rng(seed)
     q, q64 = stored(random.standard_normal((batch, length, head_dim)), dtype)
     k, k64 = stored(random.standard_normal((batch, source_length, head_dim)), dtype)
@@ -230,18 +240,22 @@ def check_attention(cuda_kernels, batch, length, source_length, head_dim, causal
     scale = 1 / np.sqrt(head_dim)
 
     def compute():
-        out, lse = cuda_kernels.attention_forward(q, k, v, scale, causal)
-        return (out, lse) + cuda_kernels.attention_backward(grad, q, k, v, out, lse, scale, causal)
+        out, lse = cuda_kernels.attention_forward(q, k, v, scale, causal, dropout)
+        return (out, lse) + cuda_kernels.attention_backward(grad, q, k, v, out, lse, scale, causal, dropout)
 
     out, lse, grad_q, grad_k, grad_v = run_everywhere(compute, count=2)
     for t in (q64, k64, v64):
         t.requires_grad_()
-    expected = torch.nn.functional.scaled_dot_product_attention(q64, k64, v64, is_causal=causal, scale=scale)
-    expected.backward(grad64)
-    scores = q64.detach() @ k64.detach().transpose(-1, -2) * scale
+    scores = q64 @ k64.transpose(-1, -2) * scale
     if causal:
         scores = scores.masked_fill(~torch.ones(length, source_length, dtype=torch.bool).tril(), -torch.inf)
-    where = f"attention (N={batch}, L={length}, S={source_length}, D={head_dim}, causal={causal})"
+    probabilities = torch.softmax(scores, -1)
+    if dropout is not None:
+        probabilities = probabilities * dropout_keep(batch, length, source_length, dropout)
+    expected = probabilities @ v64
+    expected.backward(grad64)
+    scores = scores.detach()
+    where = f"attention (N={batch}, L={length}, S={source_length}, D={head_dim}, causal={causal}, dropout={dropout})"
     assert_matches(out, expected, dtype, f"{where}: out", scale=2)
     assert_matches(lse, torch.logsumexp(scores, -1), np.float32, f"{where}: lse", scale=4)
     for name, actual, leaf in (("grad q", grad_q, q64), ("grad k", grad_k, k64), ("grad v", grad_v, v64)):
@@ -268,6 +282,14 @@ def test_attention_every_shape(request, cuda_kernels, dtype):
             for source_length in lengths:
                 for causal in (False, True):
                     check_attention(cuda_kernels, 2, length, source_length, head_dim, causal, dtype, seed=head_dim)
+
+
+@pytest.mark.parametrize("length, source_length, head_dim, causal", [(7, 7, 16, True), (65, 40, 40, False)])
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_attention_with_dropout_regenerates_the_array_codes_mask(cuda_kernels, length, source_length, head_dim,
+                                                                  causal, p):
+    check_attention(cuda_kernels, 3, length, source_length, head_dim, causal, np.float32,
+                    dropout=(p, 2 ** 33 + 17, 5))
 
 
 def test_attention_with_more_heads_than_a_grid_dimension_holds(cuda_kernels):
@@ -346,6 +368,10 @@ MUTATIONS = {
         "attention", "for (long long start = 0; start < key_end; start += TILE) {\n        __syncthreads();  // the previous",
         "for (long long start = 0; start + TILE < key_end; start += TILE) {\n        __syncthreads();  // the previous",
         lambda k, monkeypatch: check_attention(k, 2, 7, 65, 16, False, np.float32)),
+    "attention's backward regenerates the dropout mask transposed": (
+        "attention", "const float z = dropout_scale(dropout, (n * L + query) * S + key);",
+        "const float z = dropout_scale(dropout, (n * L + key) * S + query);",
+        lambda k, monkeypatch: check_attention(k, 2, 9, 9, 16, False, np.float32, dropout=(0.3, 1, 0))),
     "gelu's grid-stride loop dropped (one element per thread)": (
         "gelu", "i < n; i += (long long)gridDim.x * blockDim.x) {\n        const float v = to_float(x[i]);\n        const float y",
         "i < n; i = n) {\n        const float v = to_float(x[i]);\n        const float y",

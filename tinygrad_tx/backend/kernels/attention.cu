@@ -12,12 +12,30 @@
 //             dS_ij = P_ij (dO_i . v_j - delta_i)
 //             dQ_i = scale sum_j dS_ij k_j                  (attention_backward_query: a warp per query)
 //             dK_j = scale sum_i dS_ij q_i,  dV_j = sum_i P_ij dO_i   (attention_backward_key_value: a warp per key)
+// dropout (FlashAttention's scheme): the probabilities P are multiplied by Z, Z_ij = 1 / (1 - p) where kept and 0
+// where dropped, a mask never stored: each kernel regenerates Z_ij from the Philox stream (see dropout_scale).
+// Then O_i = sum_j P_ij Z_ij v_j, dV_j = sum_i P_ij Z_ij dO_i, dS_ij = P_ij (Z_ij dO_i . v_j - delta_i); the
+// logsumexp and delta_i = dO_i . O_i keep their meaning.
 #include "common.cuh"
 
 #define TILE 32          // keys (or queries) per shared-memory tile: one per lane
 #define ROWS 8           // warps per block: rows each block owns
 #define MAX_HEAD_DIM 128
 #define DIMS_PER_LANE (MAX_HEAD_DIM / 32)
+
+struct Dropout {
+    float p, keep_scale;  // keep_scale = 1 / (1 - p), computed in double by the caller
+    unsigned long long seed, first_block;
+};
+
+// Z for element (n, i, j) of the (N, L, S) probabilities, element = (n L + i) S + j: kept when the uniform made
+// from that word of the stream, (word >> 8) * 2^-24, is at least p. PhiloxGenerator.rand((N, L, S)) >= p draws
+// the same mask from the same (seed, first_block): the array code can reproduce it exactly.
+__device__ __forceinline__ float dropout_scale(const Dropout& dropout, long long element) {
+    if (dropout.p == 0.f) return 1.f;
+    const float uniform = (float)(philox_word(dropout.seed, dropout.first_block, element) >> 8) * 5.9604644775390625e-8f;
+    return uniform >= dropout.p ? dropout.keep_scale : 0.f;
+}
 
 // a row's vector of length D in shared memory times another: lanes read the same row (broadcast)
 // or rows TILE apart padded to D + 1 floats (no bank conflicts)
@@ -43,7 +61,7 @@ __device__ __forceinline__ void load_key_value_tile(float (*keys)[MAX_HEAD_DIM +
 // grid (N, ceil(L / ROWS)), block 32 * ROWS
 template <typename T>
 __device__ void attention_forward(const T* q, const T* k, const T* v, T* out, float* lse, long long L, long long S,
-                                  int head_dim, float scale, int causal) {
+                                  int head_dim, float scale, int causal, Dropout dropout) {
     __shared__ float query[ROWS][MAX_HEAD_DIM];
     __shared__ float keys[TILE][MAX_HEAD_DIM + 1];
     __shared__ float values[TILE][MAX_HEAD_DIM + 1];
@@ -70,11 +88,12 @@ __device__ void attention_forward(const T* q, const T* k, const T* v, T* out, fl
         const float score = visible ? dot(query[warp], keys[lane], head_dim) : NEG_INF;
         const float new_max = fmaxf(running_max, warp_max(score));
         const float p = visible ? expf(score - new_max) : 0.f;
+        const float kept = visible ? p * dropout_scale(dropout, (n * L + row) * S + key) : 0.f;
         const float correction = running_max == NEG_INF ? 0.f : expf(running_max - new_max);
-        running_sum = running_sum * correction + warp_sum(p);
+        running_sum = running_sum * correction + warp_sum(p);  // dropped or not, every p normalizes
         for (int i = 0; i < DIMS_PER_LANE; ++i) acc[i] *= correction;
         for (int j = 0; j < TILE; ++j) {
-            const float p_j = __shfl_sync(FULL_MASK, p, j);  // all lanes shuffle: outside any lane-dependent branch
+            const float p_j = __shfl_sync(FULL_MASK, kept, j);  // all lanes shuffle: outside any lane-dependent branch
             for (int i = 0; i < DIMS_PER_LANE; ++i) {
                 const int d = lane + 32 * i;
                 if (d < head_dim) acc[i] += p_j * values[j][d];
@@ -108,7 +127,7 @@ __device__ void attention_backward_delta(const T* grad_out, const T* out, float*
 template <typename T>
 __device__ void attention_backward_query(const T* q, const T* k, const T* v, const T* grad_out, const float* lse,
                                          const float* delta, T* grad_q, long long L, long long S, int head_dim,
-                                         float scale, int causal) {
+                                         float scale, int causal, Dropout dropout) {
     __shared__ float query[ROWS][MAX_HEAD_DIM];
     __shared__ float grad_row[ROWS][MAX_HEAD_DIM];
     __shared__ float keys[TILE][MAX_HEAD_DIM + 1];
@@ -140,7 +159,8 @@ __device__ void attention_backward_query(const T* q, const T* k, const T* v, con
         float grad_score = 0.f;
         if (visible) {
             const float p = expf(dot(query[warp], keys[lane], head_dim) - row_lse);
-            grad_score = p * (dot(grad_row[warp], values[lane], head_dim) - row_delta);
+            const float z = dropout_scale(dropout, (n * L + row) * S + key);
+            grad_score = p * (z * dot(grad_row[warp], values[lane], head_dim) - row_delta);
         }
         for (int j = 0; j < TILE; ++j) {
             const float grad_score_j = __shfl_sync(FULL_MASK, grad_score, j);
@@ -161,7 +181,7 @@ __device__ void attention_backward_query(const T* q, const T* k, const T* v, con
 template <typename T>
 __device__ void attention_backward_key_value(const T* q, const T* k, const T* v, const T* grad_out, const float* lse,
                                              const float* delta, T* grad_k, T* grad_v, long long L, long long S,
-                                             int head_dim, float scale, int causal) {
+                                             int head_dim, float scale, int causal, Dropout dropout) {
     __shared__ float queries[TILE][MAX_HEAD_DIM + 1];
     __shared__ float grad_rows[TILE][MAX_HEAD_DIM + 1];
     __shared__ float tile_lse[TILE];
@@ -200,13 +220,15 @@ __device__ void attention_backward_key_value(const T* q, const T* k, const T* v,
         __syncthreads();
         const long long query = start + lane;
         const bool visible = active && query < L && (!causal || key <= query) && tile_lse[lane] != NEG_INF;
-        float p = 0.f, grad_score = 0.f;
+        float kept = 0.f, grad_score = 0.f;  // P_ij Z_ij, and dS_ij
         if (visible) {
-            p = expf(dot(queries[lane], key_row[warp], head_dim) - tile_lse[lane]);
-            grad_score = p * (dot(grad_rows[lane], value_row[warp], head_dim) - tile_delta[lane]);
+            const float p = expf(dot(queries[lane], key_row[warp], head_dim) - tile_lse[lane]);
+            const float z = dropout_scale(dropout, (n * L + query) * S + key);
+            kept = p * z;
+            grad_score = p * (z * dot(grad_rows[lane], value_row[warp], head_dim) - tile_delta[lane]);
         }
         for (int j = 0; j < TILE; ++j) {
-            const float p_j = __shfl_sync(FULL_MASK, p, j);
+            const float p_j = __shfl_sync(FULL_MASK, kept, j);
             const float grad_score_j = __shfl_sync(FULL_MASK, grad_score, j);
             for (int i = 0; i < DIMS_PER_LANE; ++i) {
                 const int d = lane + 32 * i;
@@ -230,8 +252,10 @@ __device__ void attention_backward_key_value(const T* q, const T* k, const T* v,
 #define ATTENTION_ENTRY_POINTS(SUFFIX, T)                                                                          \
     extern "C" __global__ void attention_forward_##SUFFIX(const T* q, const T* k, const T* v, T* out, float* lse, \
                                                           long long L, long long S, int head_dim, float scale,     \
-                                                          int causal) {                                            \
-        attention_forward<T>(q, k, v, out, lse, L, S, head_dim, scale, causal);                                   \
+                                                          int causal, float dropout_p, float keep_scale,           \
+                                                          unsigned long long seed, unsigned long long first_block) { \
+        attention_forward<T>(q, k, v, out, lse, L, S, head_dim, scale, causal,                                    \
+                             Dropout{dropout_p, keep_scale, seed, first_block});                                  \
     }                                                                                                              \
     extern "C" __global__ void attention_backward_delta_##SUFFIX(const T* grad_out, const T* out, float* delta,   \
                                                                  long long L, int head_dim) {                      \
@@ -239,14 +263,17 @@ __device__ void attention_backward_key_value(const T* q, const T* k, const T* v,
     }                                                                                                              \
     extern "C" __global__ void attention_backward_query_##SUFFIX(                                                  \
         const T* q, const T* k, const T* v, const T* grad_out, const float* lse, const float* delta, T* grad_q,   \
-        long long L, long long S, int head_dim, float scale, int causal) {                                         \
-        attention_backward_query<T>(q, k, v, grad_out, lse, delta, grad_q, L, S, head_dim, scale, causal);        \
+        long long L, long long S, int head_dim, float scale, int causal, float dropout_p, float keep_scale,       \
+        unsigned long long seed, unsigned long long first_block) {                                                 \
+        attention_backward_query<T>(q, k, v, grad_out, lse, delta, grad_q, L, S, head_dim, scale, causal,         \
+                                    Dropout{dropout_p, keep_scale, seed, first_block});                           \
     }                                                                                                              \
     extern "C" __global__ void attention_backward_key_value_##SUFFIX(                                              \
         const T* q, const T* k, const T* v, const T* grad_out, const float* lse, const float* delta, T* grad_k,   \
-        T* grad_v, long long L, long long S, int head_dim, float scale, int causal) {                             \
+        T* grad_v, long long L, long long S, int head_dim, float scale, int causal, float dropout_p,               \
+        float keep_scale, unsigned long long seed, unsigned long long first_block) {                              \
         attention_backward_key_value<T>(q, k, v, grad_out, lse, delta, grad_k, grad_v, L, S, head_dim, scale,    \
-                                        causal);                                                                   \
+                                        causal, Dropout{dropout_p, keep_scale, seed, first_block});               \
     }
 
 FOR_FLOAT_TYPES(ATTENTION_ENTRY_POINTS)

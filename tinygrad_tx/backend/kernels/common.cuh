@@ -93,5 +93,34 @@ __device__ __forceinline__ float block_max(float v) {
     return warp_max(v);
 }
 
+// Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", 2011), the counter-based
+// generator cuRAND and PyTorch use on GPUs: ten rounds turn a 128-bit counter and a 64-bit key into four
+// random words. random.cu makes streams of words with it; attention.cu regenerates its dropout mask.
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u  // the golden ratio, and sqrt(3) - 1: the key's increments per round
+#define PHILOX_W1 0xBB67AE85u
+
+__device__ __forceinline__ void philox4x32_10(unsigned int c[4], unsigned int k0, unsigned int k1) {
+    for (int round = 0; round < 10; ++round) {
+        const unsigned long long p0 = (unsigned long long)PHILOX_M0 * c[0];
+        const unsigned long long p1 = (unsigned long long)PHILOX_M1 * c[2];
+        const unsigned int x0 = (unsigned int)(p1 >> 32) ^ c[1] ^ k0, x1 = (unsigned int)p1;
+        const unsigned int x2 = (unsigned int)(p0 >> 32) ^ c[3] ^ k1, x3 = (unsigned int)p0;
+        c[0] = x0, c[1] = x1, c[2] = x2, c[3] = x3;
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+}
+
+// word w of the stream of `seed` that starts at block first_block: lane w % 4 of philox(counter = block)
+__device__ __forceinline__ unsigned int philox_word(unsigned long long seed, unsigned long long first_block,
+                                                    unsigned long long w) {
+    const unsigned long long block = first_block + w / 4;
+    unsigned int c[4] = {(unsigned int)block, (unsigned int)(block >> 32), 0u, 0u};
+    philox4x32_10(c, (unsigned int)seed, (unsigned int)(seed >> 32));
+    return c[w % 4];
+}
+
 // extern "C" entry points (unmangled names for RawModule.get_function) for float32, float16 and bfloat16
 #define FOR_FLOAT_TYPES(MACRO) MACRO(f32, float) MACRO(f16, half_t) MACRO(bf16, bf16_t)

@@ -164,8 +164,16 @@ class CudaKernels:
         array = self._contiguous(array)
         return array.reshape(-1, array.shape[-2], array.shape[-1])
 
-    def attention_forward(self, q, k, v, scale, causal):
-        """-> (out like q, lse float32 (..., L)): all the backward needs besides q, k, v."""
+    @staticmethod
+    def _dropout_args(dropout):
+        """dropout: None, or (p, seed, first_block) of the device generator's stream (see attention.cu)."""
+        if dropout is None:
+            return np.float32(0), np.float32(1), np.uint64(0), np.uint64(0)
+        p, seed, first_block = dropout
+        return np.float32(p), np.float32(1 / (1 - p)), np.uint64(seed), np.uint64(first_block)
+
+    def attention_forward(self, q, k, v, scale, causal, dropout=None):
+        """-> (out like q, lse float32 (..., L)): all the backward needs besides q, k, v (and the same dropout)."""
         q3, k3, v3 = self._heads(q), self._heads(k), self._heads(v)
         n, length, head_dim = q3.shape
         out = self.cp.empty_like(q3)
@@ -173,10 +181,10 @@ class CudaKernels:
         grid = (n, -(-length // ROWS_PER_BLOCK))  # heads along x: batch * heads may pass gridDim.y's 65,535
         self._launch("attention", f"attention_forward_{self.suffix(q3)}", grid, (32 * ROWS_PER_BLOCK,), (
             q3, k3, v3, out, lse, np.int64(length), np.int64(k3.shape[1]), np.int32(head_dim), np.float32(scale),
-            np.int32(causal)))
+            np.int32(causal)) + self._dropout_args(dropout))
         return out.reshape(q.shape), lse.reshape(q.shape[:-1])
 
-    def attention_backward(self, grad_out, q, k, v, out, lse, scale, causal):
+    def attention_backward(self, grad_out, q, k, v, out, lse, scale, causal, dropout=None):
         """-> (grad_q, grad_k, grad_v), recomputing the probabilities tile by tile from lse."""
         q3, k3, v3 = self._heads(q), self._heads(k), self._heads(v)
         grad3, out3 = self._heads(grad_out.astype(q3.dtype, copy=False)), self._heads(out)
@@ -191,7 +199,7 @@ class CudaKernels:
             grad3, out3, delta, np.int64(length), np.int32(head_dim)))
         grad_q, grad_k, grad_v = self.cp.empty_like(q3), self.cp.empty_like(k3), self.cp.empty_like(v3)
         shape_args = (np.int64(length), np.int64(source_length), np.int32(head_dim), np.float32(scale),
-                      np.int32(causal))
+                      np.int32(causal)) + self._dropout_args(dropout)
         self._launch("attention", f"attention_backward_query_{suffix}", query_grid, block, (
             q3, k3, v3, grad3, lse2, delta, grad_q) + shape_args)
         self._launch("attention", f"attention_backward_key_value_{suffix}", (n, -(-source_length // ROWS_PER_BLOCK)),
