@@ -8,6 +8,7 @@ import pytest
 
 from test_train import ROOT, small_config
 from tinygrad_tx import backend
+from tinygrad_tx import dtype as dtypes
 from tinygrad_tx.data import ByteTokenizer, TextDataset
 from tinygrad_tx.sample import main as sample_main
 from tinygrad_tx.train import main as train_main
@@ -144,9 +145,10 @@ def test_train_refuses_an_out_dir_that_is_a_file(capsys, tmp_path):
     assert str(taken) in line and "File exists" in line
 
 
-def test_train_refuses_bfloat16_with_its_explanation(capsys, tmp_path):
+def test_train_refuses_bfloat16_without_ml_dtypes_saying_how_to_install_it(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(dtypes, "ml_dtypes", None)
     line = refusal(capsys, train_main, ["--dtype", "bfloat16", "--out-dir", str(tmp_path)])
-    assert "--dtype bfloat16" in line and "float16" in line
+    assert "--dtype bfloat16" in line and 'pip install "tinygrad_tx[bf16]"' in line
 
 
 def test_sample_refuses_an_out_dir_without_checkpoint(capsys, tmp_path):

@@ -70,10 +70,27 @@ def test_cuda_calls_that_need_a_gpu_raise(name):
         getattr(tg.cuda, name)()
 
 
-def test_bf16_is_never_supported():
-    """NumPy and CuPy have no bfloat16: False even on a GPU, so nanoGPT's dtype choice picks float16."""
-    chosen = "bfloat16" if tg.cuda.is_available() and tg.cuda.is_bf16_supported() else "float16"
-    assert chosen == "float16"
+@pytest.mark.parametrize("major, stores, expected, emulated", [
+    (9, True, True, True), (8, True, True, True), (7, True, False, True), (9, False, False, False)])
+def test_bf16_supported_as_torch_answers_for_a_gpu(monkeypatch, major, stores, expected, emulated):
+    """On a GPU: True from compute capability 8.0 (Ampere); an older one only with emulation; never where CuPy
+    cannot store bfloat16. The GPU is a stand-in here: CuPy's answers are what the test gives."""
+    class FakeCupy:
+        class cuda:
+            class runtime:
+                @staticmethod
+                def getDeviceProperties(index):
+                    return {"major": major, "minor": 0}
+
+        @staticmethod
+        def zeros(shape, dtype):
+            if not stores:
+                raise TypeError(f"Unsupported dtype {dtype}")
+    monkeypatch.setattr(tg.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(tg.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(tg.cuda, "_gpu", lambda: FakeCupy)
+    assert tg.cuda.is_bf16_supported(including_emulation=False) is expected
+    assert tg.cuda.is_bf16_supported() is emulated
 
 
 def test_manual_seed_repeats():

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import tinygrad_tx as tg
+from tinygrad_tx import dtype as dtypes
 from conftest import assert_close
 
 
@@ -303,16 +304,19 @@ def test_finfo(name):
     assert repr(ours) == repr(theirs)
 
 
-def test_bfloat16_is_a_name_without_storage():
-    """nanoGPT builds {'float32': torch.float32, 'bfloat16': torch.bfloat16, ...} whatever it trains in: the name
-    exists and finfo answers as torch's, but NumPy has no bfloat16, so tensors of it are refused."""
+def test_bfloat16_finfo_and_the_refusal_without_ml_dtypes(monkeypatch):
+    """finfo(bfloat16) answers as torch's whether or not ml_dtypes, which stores bfloat16 tensors, is installed;
+    without it, making a bfloat16 tensor raises an error that says how to install it."""
     ours, theirs = tg.finfo(tg.bfloat16), torch.finfo(torch.bfloat16)
     for field in ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution", "dtype"):
         assert getattr(ours, field) == getattr(theirs, field), field
     assert tg.finfo("bfloat16").eps == theirs.eps and tg.bfloat16 != tg.float16
+    monkeypatch.setattr(dtypes, "ml_dtypes", None)
+    assert tg.finfo(tg.bfloat16).eps == theirs.eps
     for make in (lambda: tg.zeros(2, dtype=tg.bfloat16), lambda: tg.tensor([1.0], dtype="bfloat16"),
-                 lambda: tg.ones(2).to(tg.bfloat16), lambda: tg.randn(2, dtype=tg.bfloat16)):
-        with pytest.raises(TypeError, match="bfloat16 is not supported: NumPy and CuPy"):
+                 lambda: tg.ones(2).to(tg.bfloat16), lambda: tg.randn(2, dtype=tg.bfloat16),
+                 lambda: tg.ones(2).bfloat16()):
+        with pytest.raises(ImportError, match=r"bfloat16 needs the ml_dtypes package.*tinygrad_tx\[bf16\]"):
             make()
 
 

@@ -67,7 +67,7 @@ def _method(name):
 
 # the PyTorch functional spellings: tinygrad_tx.exp(x) == x.exp()
 for _name in ("exp log sqrt rsqrt tanh sigmoid relu abs sin cos clamp maximum minimum sum mean var std max min "
-              "amax amin argmax argmin softmax log_softmax reshape permute transpose unsqueeze squeeze flatten "
+              "amax amin argmax argmin norm softmax log_softmax reshape permute transpose unsqueeze squeeze flatten "
               "split chunk gather masked_fill tril triu topk multinomial sort logsumexp erf square "
               "add sub mul div neg negative clone numel t exp2 expm1 log2 log1p floor ceil round trunc frac "
               "floor_divide remainder fmod isnan isinf isfinite isclose allclose equal sign logical_not clamp_min "

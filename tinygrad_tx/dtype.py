@@ -2,8 +2,17 @@
 
 Each DType knows its NumPy name (CuPy uses the same names) and whether it is a
 floating type, which decides who may carry a gradient and how types promote.
+
+bfloat16 (float32's top 16 bits: float32's range, 8 bits of precision) is not a NumPy type: the optional
+ml_dtypes package adds it to NumPy (and CuPy 14 takes it from there). Without ml_dtypes, asking for a
+bfloat16 tensor raises an ImportError that says how to install it.
 """
 import math
+
+try:
+    import ml_dtypes  # noqa: F401  (importing it registers the NumPy dtype named 'bfloat16')
+except ImportError:
+    ml_dtypes = None
 
 
 class DType:
@@ -26,15 +35,13 @@ float16 = DType("float16", "float16", True, 2, 3, mantissa_bits=10)
 float32 = DType("float32", "float32", True, 4, 4, mantissa_bits=23)
 float64 = DType("float64", "float64", True, 8, 5, mantissa_bits=52)
 
-ALL = (bool_, int32, int64, float16, float32, float64)
-_BY_NAME = {d.name: d for d in ALL}
+# float16's rank: neither of the two 16-bit floats holds the other's values, so together they promote to float32
+bfloat16 = DType("bfloat16", "bfloat16", True, 2, 3, mantissa_bits=7)
 
-# bfloat16 has a name, so code that lists dtypes ({"bfloat16": torch.bfloat16, ...}) or compares them runs,
-# but no storage: NumPy and CuPy, the array libraries under every tensor, have no bfloat16 type.
-# Making or casting to it raises NO_BFLOAT16; finfo(bfloat16) answers.
-bfloat16 = DType("bfloat16", None, True, 2, 3, mantissa_bits=7)
-NO_BFLOAT16 = ("bfloat16 is not supported: NumPy and CuPy, the array libraries under tinygrad_tx, have no bfloat16 "
-               "dtype. Use tinygrad_tx.float16 (with autocast and tinygrad_tx.amp.GradScaler for training) or float32")
+ALL = (bool_, int32, int64, float16, bfloat16, float32, float64)
+_BY_NAME = {d.name: d for d in ALL}
+NO_BFLOAT16 = ("bfloat16 needs the ml_dtypes package, which gives NumPy a bfloat16 type, and it is not installed: "
+               'pip install "tinygrad_tx[bf16]" (or use tinygrad_tx.float16 or float32)')
 _BY_NAME.update({"float": float32, "double": float64, "half": float16, "long": int64, "int": int32})
 
 default_float = float32  # what Python floats and the float factories make; set_default_dtype changes it
@@ -56,7 +63,7 @@ def set_default_dtype(dtype):
 def to_dtype(obj):
     """Accepts a DType, its name, a Python type or a NumPy dtype."""
     if obj is bfloat16:
-        raise TypeError(NO_BFLOAT16)
+        return require_bfloat16()
     if obj is None or isinstance(obj, DType):
         return obj
     if obj is float:
@@ -72,14 +79,22 @@ def to_dtype(obj):
     else:  # a NumPy (or CuPy) dtype object
         name = getattr(obj, "name", None)
     if name in _BY_NAME:
-        return _BY_NAME[name]
-    if name == "bfloat16":
-        raise TypeError(NO_BFLOAT16)
+        return to_dtype(_BY_NAME[name])
     raise TypeError(f"unsupported dtype {obj!r}; supported: {', '.join(d.name for d in ALL)}")
 
 
+def require_bfloat16():
+    """bfloat16, where ml_dtypes is installed to store it; else the ImportError that says how to install it."""
+    if ml_dtypes is None:
+        raise ImportError(NO_BFLOAT16)
+    return bfloat16
+
+
 def promote(a, b):
-    """Result type of a binary op between two tensor dtypes (PyTorch's rule: the higher category wins)."""
+    """Result type of a binary op between two tensor dtypes (PyTorch's rule: the higher category wins;
+    float16 with bfloat16 is float32, the smallest type that holds both)."""
+    if a.rank == b.rank and a is not b:
+        return float32
     return a if a.rank >= b.rank else b
 
 
@@ -97,6 +112,7 @@ def scalar_result(tensor_dtype, scalar):
 class finfo:
     """The limits of a floating dtype, as torch.finfo (IEEE 754: 1 sign bit, the exponent, the mantissa)."""
     def __init__(self, dtype=None):
+        # bfloat16's limits need no storage: finfo answers without ml_dtypes
         dtype = bfloat16 if getattr(dtype, "name", dtype) == "bfloat16" else to_dtype(dtype) or default_float
         if not dtype.is_floating:
             raise TypeError(f"finfo: expected a floating point dtype, got {dtype}; use iinfo for integer types")

@@ -11,6 +11,7 @@ from collections import namedtuple
 from contextlib import nullcontext
 
 from . import dtype as dtypes
+from .autograd.bfloat16_compute import computes_in_float32
 from .autograd.function import AccumulateGrad, VersionCounter
 from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad
 from .amp import autocast_mode as _autocast
@@ -38,6 +39,7 @@ ValuesAndIndices = namedtuple("ValuesAndIndices", ["values", "indices"])
 
 # the legacy type names, as Tensor.type() spells them
 _TYPE_NAMES = {dtypes.float32: "FloatTensor", dtypes.float64: "DoubleTensor", dtypes.float16: "HalfTensor",
+               dtypes.bfloat16: "BFloat16Tensor",
                dtypes.int64: "LongTensor", dtypes.int32: "IntTensor", dtypes.bool_: "BoolTensor"}
 _DTYPE_OF_TYPE_NAME = {name: dtype for dtype, name in _TYPE_NAMES.items()}
 
@@ -241,6 +243,9 @@ class Tensor:
 
     def half(self):
         return self.to(dtypes.float16)
+
+    def bfloat16(self):
+        return self.to(dtypes.bfloat16)
 
     def long(self):
         return self.to(dtypes.int64)
@@ -523,6 +528,8 @@ class Tensor:
     # --- comparisons and logic (no gradient) -------------------------------------------------------------------------------
     def _compare(self, other, compare, op_name):
         a, b = _operands(self, other, op_name, floating=False)
+        if b.dtype is not a.dtype:  # a number beside a bfloat16 tensor: compared as a bfloat16, as PyTorch does
+            b = b.to(a.dtype)
         return Tensor._make(compare(a.array, b.array), self.device)
 
     def eq(self, other):
@@ -756,6 +763,7 @@ class Tensor:
             return reduce.Cumsum.apply(x.reshape(1), 0).reshape(())._not_a_view()
         return reduce.Cumsum.apply(x, dim)
 
+    @computes_in_float32
     def mean(self, dim=None, keepdim=False):
         if not self.dtype.is_floating:
             raise RuntimeError(f"mean: expected a floating point tensor, got {self.dtype}; use .float() first")
@@ -763,6 +771,7 @@ class Tensor:
         count = count_over(self.shape, dims)
         return self.sum(dims, keepdim) * (1 / count if count else float("nan"))
 
+    @computes_in_float32
     def var(self, dim=None, unbiased=None, keepdim=False, correction=None):
         """Variance with Bessel's correction by default (correction=1), as PyTorch."""
         if correction is None:
@@ -773,8 +782,30 @@ class Tensor:
         centered = x - x.mean(dims, keepdim=True)
         return (centered * centered).sum(dims, keepdim) / max(count - correction, 0)
 
+    @computes_in_float32
     def std(self, dim=None, unbiased=None, keepdim=False, correction=None):
         return elementwise.StdFromVar.apply(self.var(dim, unbiased, keepdim, correction))
+
+    @computes_in_float32
+    def norm(self, p="fro", dim=None, keepdim=False):
+        """The vector p-norm over dim (every element when None), as torch.norm: p a number, inf, -inf or 'fro' (2)."""
+        if not self.dtype.is_floating:
+            raise RuntimeError(f"norm: expected a floating point tensor, got {self.dtype}; use .float() first")
+        dims = normalize_dims(dim, self.ndim, "norm")
+        if p in ("fro", 2):
+            # the sqrt whose gradient is 0, not NaN, where every element is 0 (PyTorch's norm backward masks it too)
+            return elementwise.StdFromVar.apply((self * self).sum(dims, keepdim))
+        if not isinstance(p, (int, float)):
+            raise ValueError(f"norm: p must be a number, inf, -inf or 'fro', got {p!r}")
+        if p == float("inf"):
+            return self.abs().amax(dims, keepdim)
+        if p == -float("inf"):
+            return self.abs().amin(dims, keepdim)
+        if p == 0:  # the count of non-zero elements
+            return (self != 0).to(self.dtype).sum(dims, keepdim)
+        if p == 1:
+            return self.abs().sum(dims, keepdim)
+        return (self.abs() ** p).sum(dims, keepdim) ** (1 / p)
 
     def amax(self, dim=None, keepdim=False):
         return self._extreme(reduce.Amax, dim, keepdim, "amax")
@@ -833,6 +864,7 @@ class Tensor:
         axis = normalize_dim(dim, self.ndim, op_name)
         return Tensor._make(find(self.array, axis, keepdim).astype("int64"), self.device)
 
+    @computes_in_float32
     def logsumexp(self, dim, keepdim=False):
         dims = normalize_dims(dim, self.ndim, "logsumexp")
         self = movement.CheckUnchanged.apply(self)  # PyTorch's logsumexp reads its input and output in backward
@@ -845,11 +877,11 @@ class Tensor:
         return movement.CheckUnchanged.apply(out if keepdim else out.squeeze(dim))._not_a_view()
 
     def softmax(self, dim):
-        (x,) = _autocast.cast_to_float32(self)  # autocast: the sum of exponentials runs in float32
+        (x,) = _autocast.cast_to_float32("softmax", self)  # autocast on a GPU: the sum of exponentials in float32
         return Softmax.apply(x._floating(), normalize_dim(dim, self.ndim, "softmax"))
 
     def log_softmax(self, dim):
-        (x,) = _autocast.cast_to_float32(self)
+        (x,) = _autocast.cast_to_float32("log_softmax", self)
         return LogSoftmax.apply(x._floating(), normalize_dim(dim, self.ndim, "log_softmax"))
 
     # --- shape -------------------------------------------------------------------------------------------------------------------
@@ -1326,6 +1358,11 @@ class _HookHandle:
 
 
 def _array_string(values):
+    if values.dtype.name == "bfloat16":
+        # ml_dtypes prints 6 digits, and whole numbers without a point: print its 3 digits as PyTorch prints
+        # floats, up to 4 decimals, and 1. for one
+        import numpy
+        return numpy.array2string(values.astype("float32"), precision=4, separator=", ", prefix="tensor(")
     text = repr(values)  # "array([...], dtype=...)": keep what is between the parentheses, without the dtype
     inner = text[text.index("(") + 1:text.rindex(")")]
     if ", dtype=" in inner:
@@ -1449,7 +1486,9 @@ def _operands(a, b, op_name, floating):
         dtype = dtypes.scalar_result(a.dtype, b)
         if floating and not dtype.is_floating:
             dtype = dtypes.default_float
-        return a.to(dtype), _scalar_like(b, a, dtype)
+        # a number beside a bfloat16 tensor stays float32 (the op computes in float32 anyway), as PyTorch keeps
+        # its scalars: x * 0.1 is x times 0.1, not times 0.1 rounded to bfloat16 (0.10009765625)
+        return a.to(dtype), _scalar_like(b, a, dtypes.float32 if dtype is dtypes.bfloat16 else dtype)
     if not isinstance(b, Tensor):
         raise TypeError(f"{op_name}: unsupported operand type {type(b).__name__} (expected a Tensor or a number)")
     if a.device != b.device:

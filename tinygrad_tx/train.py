@@ -33,7 +33,7 @@ def build_parser():
     parser.add_argument("--device", help="cpu, cuda or cuda:N")
     parser.add_argument("--dtype", choices=["float32", "tf32", "float16", "bfloat16"],
                         help="float32 (default); tf32: TF32 matrix products (cuda); float16: autocast with loss "
-                             "scaling; bfloat16: not supported (NumPy and CuPy have no bfloat16)")
+                             "scaling; bfloat16: autocast, no loss scaling (needs ml_dtypes)")
     parser.add_argument("--seed", type=non_negative_int)
     parser.add_argument("--out-dir")
     parser.add_argument("--data", help="a UTF-8 text file, or any file with --tokenizer byte "

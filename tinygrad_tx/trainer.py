@@ -52,7 +52,7 @@ class TrainConfig:
     out_dir: str = "out"
     seed: int = 1337
     device: str = "cpu"
-    dtype: str = "float32"  # float32, tf32 (GPU matrix products), float16 (autocast + loss scaling); see amp/precision.py
+    dtype: str = "float32"  # float32, tf32, float16 (autocast + loss scaling), bfloat16 (autocast); amp/precision.py
     sample_tokens: int = 300
 
 
@@ -112,7 +112,7 @@ class Trainer:
         self.dataset.check_block_size(self.model_config.block_size)
         try:
             self.precision = Precision(config.dtype, config.device)
-        except ValueError as error:  # bfloat16, or tf32 off the GPU: the message says what to use instead
+        except ValueError as error:  # tf32 off the GPU, bfloat16 without ml_dtypes: the message says what to do
             raise ConfigError(str(error)) from None
         try:
             model = GPT2(self.model_config)

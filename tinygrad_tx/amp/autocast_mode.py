@@ -1,30 +1,35 @@
-"""autocast: run matrix products in half precision, keep everything else float32.
+"""autocast: run matrix products in a 16-bit float, keep the rest as PyTorch's autocast keeps it.
 
     with tinygrad_tx.autocast("cuda", dtype=tinygrad_tx.float16):
         logits, loss = model(x, y)        # weights stay float32 ("master weights")
+    with tinygrad_tx.autocast("cpu", dtype=tinygrad_tx.bfloat16):   # the CPU's default dtype, as PyTorch's
+        logits, loss = model(x, y)
 
-Inside a region, on tensors of its device type ('cuda' or 'cpu'), as in PyTorch's autocast:
-  - matmul, F.linear and scaled_dot_product_attention cast float32 operands to the half dtype: the
-    products run on half inputs (on a GPU, cuBLAS accumulates them in float32) and return half;
-  - softmax, log_softmax, layer_norm and cross_entropy cast half inputs to float32: reductions whose
-    sums lose too much in float16 run in float32 (and return float32);
-  - every other op runs in the dtype of its inputs (float32 + float16 promotes to float32).
+Inside a region, on tensors of its device type ('cuda' or 'cpu'), as PyTorch's autocast op lists say:
+  - matmul (and @, mm, bmm, einsum), F.linear and scaled_dot_product_attention cast float32 operands to the
+    region's dtype, float16 or bfloat16: the products run on 16-bit inputs with float32 sums and return
+    the 16-bit dtype;
+  - on a GPU, softmax, log_softmax, layer_norm and cross_entropy cast 16-bit inputs to float32 (reductions
+    whose sums lose too much in float16 run in float32, and return float32); on the CPU only cross_entropy
+    does, as PyTorch's CPU list says: softmax, log_softmax and layer_norm run in their input's dtype there;
+  - every other op runs in the dtype of its inputs (float32 + bfloat16 promotes to float32).
 The casts are ordinary Cast ops, so backward hands float32 gradients to the float32 weights.
 float64 tensors are never cast. Casts are not cached across ops (PyTorch caches a weight's cast
 within a region): a weight used twice is cast twice.
 
-bfloat16 is not supported: NumPy and CuPy, the array libraries under every tinygrad_tx tensor, have no
-bfloat16 dtype. Asking for it raises an error rather than silently running float16 or float32.
+bfloat16 has float32's range, so its gradients need no loss scaling (a GradScaler may stay, disabled or not);
+it needs ml_dtypes (pip install "tinygrad_tx[bf16]").
 """
 import functools
 
-from ..dtype import DType, float16, float32
+from ..dtype import DType, bfloat16, float16, float32, require_bfloat16
 
-_active = {}  # device type -> half dtype, while a region for that device type is open
+_active = {}  # device type -> 16-bit dtype, while a region for that device type is open
 
-_NO_BFLOAT16 = ("autocast: bfloat16 is not supported: NumPy and CuPy, the array libraries under tinygrad_tx, "
-                "have no bfloat16 dtype. Use dtype=tinygrad_tx.float16 (with tinygrad_tx.amp.GradScaler for "
-                "training), or float32 with tinygrad_tx.cuda.set_tf32(True) on a GPU")
+# the ops that run in float32 inside a region, per device type (PyTorch's autocast float32 lists, for the ops we have)
+_FLOAT32_OPS = {"cuda": frozenset({"softmax", "log_softmax", "layer_norm", "cross_entropy"}),
+                "cpu": frozenset({"cross_entropy"})}
+_DEFAULT_DTYPES = {"cuda": float16, "cpu": bfloat16}  # as PyTorch's
 
 
 class autocast:
@@ -34,8 +39,8 @@ class autocast:
         if device_type not in ("cuda", "cpu"):
             raise ValueError(f"autocast: device_type must be 'cuda' or 'cpu', got {device_type!r}")
         self.device_type = device_type
-        self.fast_dtype = _half_dtype(dtype)
         self.enabled = bool(enabled)
+        self.fast_dtype = _fast_dtype(dtype, device_type, self.enabled)
 
     def __enter__(self):
         self._previous = _active.get(self.device_type)
@@ -60,13 +65,19 @@ class autocast:
         return wrapped
 
 
-def _half_dtype(dtype):
-    name = getattr(dtype, "name", dtype)
-    if dtype is None or name in ("float16", "half"):
-        return float16
-    if name == "bfloat16" or str(dtype).endswith("bfloat16"):
-        raise TypeError(_NO_BFLOAT16)
-    raise TypeError(f"autocast: dtype must be tinygrad_tx.float16, got {dtype!r}")
+def _fast_dtype(dtype, device_type, enabled):
+    name = getattr(dtype, "name", None) or str(dtype).rpartition(".")[2]  # a DType, its name, or torch's dtype
+    if dtype is None:
+        fast = _DEFAULT_DTYPES[device_type]
+    elif name in ("float16", "half"):
+        fast = float16
+    elif name == "bfloat16":
+        fast = bfloat16
+    else:
+        raise TypeError(f"autocast: dtype must be tinygrad_tx.float16 or tinygrad_tx.bfloat16, got {dtype!r}")
+    if fast is bfloat16 and enabled:
+        require_bfloat16()  # the ImportError that says how to install ml_dtypes
+    return fast
 
 
 def is_autocast_enabled(device_type="cuda"):
@@ -81,19 +92,20 @@ def autocast_dtype(device):
 
 
 def cast_to_half(*tensors):
-    """The operands of a matrix product: float32 tensors become the region's half dtype (None passes)."""
+    """The operands of a matrix product: float32 tensors become the region's 16-bit dtype (None passes)."""
     if not _active:
         return tensors
     return tuple(_cast(t, float32, autocast_dtype(t.device)) if t is not None else None for t in tensors)
 
 
-def cast_to_float32(*tensors):
-    """The inputs of a reduction that needs float32: half tensors become float32 (None passes)."""
+def cast_to_float32(op_name, *tensors):
+    """The inputs of op_name, where the region's device type runs it in float32: 16-bit tensors of the region's
+    dtype become float32 (None passes)."""
     if not _active:
         return tensors
-    return tuple(_cast(t, autocast_dtype(t.device), float32 if autocast_dtype(t.device) else None)
+    return tuple(_cast(t, autocast_dtype(t.device), float32 if op_name in _FLOAT32_OPS[t.device.type] else None)
                  if t is not None else None for t in tensors)
 
 
 def _cast(tensor, source, target):
-    return tensor.to(target) if target is not None and tensor.dtype is source else tensor
+    return tensor.to(target) if target is not None and source is not None and tensor.dtype is source else tensor

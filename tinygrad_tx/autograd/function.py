@@ -18,6 +18,7 @@ records its own graph, and higher-order gradients come for free.
 """
 import weakref
 
+from ..dtype import bfloat16
 from . import anomaly_mode
 from .grad_mode import is_grad_enabled
 
@@ -69,6 +70,9 @@ class Function:
     returns_view = False
     # ops whose backward needs their own output set this; backward then reads ctx.output
     saves_output = False
+    # ops that only move or select values (reshape, indexing, cat, cast) set this: they run on bfloat16 arrays
+    # as they are, where every other op computes in float32 (see bfloat16_compute)
+    only_moves_values = False
 
     def __init__(self):
         self.next_functions = ()
@@ -127,9 +131,22 @@ class Function:
         raise NotImplementedError
 
     @classmethod
+    def computes_bfloat16_itself(cls, *args, **kwargs):
+        """Whether this call computes its bfloat16 inputs in float32 and rounds once by itself (a device kernel
+        that reads bfloat16): then they reach forward as they are, not widened to float32 first."""
+        return False
+
+    @classmethod
     def apply(cls, *args, **kwargs):
         Tensor = tensor_class()
         tensors = [a for a in args if isinstance(a, Tensor)]
+        if not cls.only_moves_values:
+            for t in tensors:
+                if t.dtype is bfloat16:
+                    if cls.computes_bfloat16_itself(*args, **kwargs):
+                        break
+                    from .bfloat16_compute import run_in_float32
+                    return run_in_float32(cls, args, kwargs)
         device = tensors[0].device
         for t in tensors[1:]:
             if t.device != device:
@@ -143,7 +160,13 @@ class Function:
         requires_grad = is_grad_enabled() and any(t.requires_grad for t in tensors)
         if requires_grad:
             ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        output_array = cls.forward(ctx, *args, **kwargs)
+        try:
+            output_array = cls.forward(ctx, *args, **kwargs)
+        except (TypeError, NotImplementedError) as error:
+            if not any(t.dtype is bfloat16 for t in tensors):
+                raise
+            from .bfloat16_compute import unsupported
+            raise unsupported(cls.__name__, tensors, error) from error
         device = getattr(ctx, "output_device", device)  # set by ops that move data between devices
         output = Tensor._make(output_array, device)
         requires_grad = requires_grad and output.dtype.is_floating  # an int or bool result (a cast) has no gradient

@@ -65,9 +65,25 @@ def get_device_name(device=None):
 
 
 def is_bf16_supported(including_emulation=True):
-    """False, on every GPU: NumPy and CuPy, the array libraries under tinygrad_tx, have no bfloat16 dtype.
-    (Scripts that pick bfloat16 when this is True, such as nanoGPT's, then pick float16, which runs here.)"""
-    return False
+    """As PyTorch's: True on a GPU of compute capability 8.0 (Ampere) or newer, whose tensor cores multiply
+    bfloat16; with including_emulation, also on an older GPU that can hold bfloat16 arrays. False without a
+    GPU, and where CuPy cannot store bfloat16 (before CuPy 14, or without ml_dtypes)."""
+    if not is_available() or not _stores_bfloat16():
+        return False
+    major = _gpu().cuda.runtime.getDeviceProperties(current_device())["major"]
+    return int(major) >= 8 or bool(including_emulation)
+
+
+def _stores_bfloat16():
+    """Whether CuPy makes bfloat16 arrays: CuPy 14 does, with ml_dtypes installed (tinygrad_tx.dtype imports it)."""
+    from .. import dtype
+    if dtype.ml_dtypes is None:
+        return False
+    try:
+        _gpu().zeros(1, dtype=dtype.ml_dtypes.bfloat16)
+    except (TypeError, ValueError, NotImplementedError):  # an older CuPy: "Unsupported dtype bfloat16"
+        return False
+    return True
 
 
 def synchronize(device=None):

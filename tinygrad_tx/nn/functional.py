@@ -2,7 +2,7 @@
 import math
 
 from ..amp.autocast_mode import cast_to_float32, cast_to_half
-from ..dtype import bool_
+from ..dtype import bfloat16, bool_, float16, float32
 from ..ops.attention import ScaledDotProductAttention
 from ..ops.cross_entropy import CrossEntropy
 from ..ops.dims import broadcast_shape
@@ -79,7 +79,7 @@ def _keep_mask(shape, p, like):
 
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    x, weight, bias = cast_to_float32(x, weight, bias)  # autocast: mean and variance in float32
+    x, weight, bias = cast_to_float32("layer_norm", x, weight, bias)  # autocast on a GPU: float32 statistics
     if tuple(x.shape[x.ndim - len(normalized_shape):]) != normalized_shape:
         raise RuntimeError(f"layer_norm: input of shape {tuple(x.shape)} does not end with normalized_shape "
                            f"{normalized_shape}")
@@ -87,9 +87,14 @@ def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
         if param is not None and tuple(param.shape) != normalized_shape:
             raise RuntimeError(f"layer_norm: {name} of shape {tuple(param.shape)} does not match normalized_shape "
                                f"{normalized_shape}")
-        if param is not None and (param.dtype is not x.dtype or param.device != x.device):
+        mixed = x.dtype in (float16, bfloat16) and param is not None and param.dtype is float32
+        if param is not None and ((param.dtype is not x.dtype and not mixed) or param.device != x.device):
             raise RuntimeError(f"layer_norm: {name} is {param.dtype} on {param.device} but the input is "
                                f"{x.dtype} on {x.device}")
+    if x.dtype in (float16, bfloat16) and float32 in (getattr(weight, "dtype", None), getattr(bias, "dtype", None)):
+        # a 16-bit input with float32 parameters (PyTorch's CPU takes the mix): normalized in float32, returned
+        # in the input's dtype
+        return LayerNorm.apply(x.float(), weight, bias, len(normalized_shape), eps).to(x.dtype)
     return LayerNorm.apply(x, weight, bias, len(normalized_shape), eps)
 
 
@@ -102,7 +107,7 @@ def cross_entropy(input, target, ignore_index=-100, reduction="mean", label_smoo
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if not input.dtype.is_floating:
         raise RuntimeError(f"cross_entropy: logits must be floating point, got {input.dtype}")
-    (input,) = cast_to_float32(input)  # autocast: the logsumexp over the classes in float32
+    (input,) = cast_to_float32("cross_entropy", input)  # autocast: the logsumexp over the classes in float32
     if input.ndim == 1:  # one unbatched sample: a batch of one, and the batch dim dropped again for 'none'
         losses = cross_entropy(input.unsqueeze(0), target.unsqueeze(0), ignore_index, reduction, label_smoothing)
         return losses.squeeze(0)._not_a_view() if reduction == "none" else losses

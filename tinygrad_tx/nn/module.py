@@ -181,6 +181,9 @@ class Module:
     def half(self):
         return self.to("float16")
 
+    def bfloat16(self):
+        return self.to("bfloat16")
+
     # --- saving and loading -----------------------------------------------------------------------------------
     def state_dict(self):
         """Every parameter and persistent buffer by its dotted path (tied weights appear under each name)."""

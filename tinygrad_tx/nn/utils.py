@@ -2,6 +2,7 @@
 import math
 
 from ..autograd import no_grad
+from ..dtype import bfloat16, float32
 
 
 @no_grad()
@@ -36,12 +37,14 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         # another parameter's gradient (a + b hands both the same array), which in place would scale twice
         for g in {id(g): g for g in grads}.values():
             g.array = g.array * scale
-    return Tensor._make(total, first.device)
+    return Tensor._make(total, first.device).to(first.dtype)
 
 
 def _norm_part(grad, norm_type):
     """The per-gradient piece of the global norm: sum |g|^p, or max |g| for the infinity norm."""
     backend, array = grad.backend, grad.array
+    if grad.dtype is bfloat16:  # summed in float32, as PyTorch's: NumPy would add in bfloat16, rounding every sum
+        array = backend.astype(array, float32)
     if norm_type == math.inf:
         return backend.max(backend.abs(array), None, False)
     if norm_type == 2.0:

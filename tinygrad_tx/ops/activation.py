@@ -9,10 +9,14 @@ CUBIC = 0.044715
 
 class Gelu(FusedFunction):
     @staticmethod
+    def computes_bfloat16_itself(x, approximate):
+        return _kernels_for(x) is not None  # the kernel reads bfloat16 and computes in float32
+
+    @staticmethod
     def forward(ctx, x, approximate):
         backend, a = x.backend, x.array
         ctx.save_for_backward(x)
-        ctx.kernels = backend.kernels if backend.kernels is not None and backend.kernels.supports(a) else None
+        ctx.kernels = _kernels_for(x)
         if ctx.kernels is not None:  # backward recomputes tanh/erf from x: nothing else kept
             ctx.saved_arrays = (a, None)
             return ctx.kernels.gelu_forward(a, approximate == "tanh")
@@ -66,3 +70,8 @@ class Gelu(FusedFunction):
         if approximate == "tanh":
             return 0.5 * x * (1 + (TANH_SCALE * (x + CUBIC * x * x * x)).tanh())
         return 0.5 * x * (1 + (x * (1 / math.sqrt(2))).erf())
+
+
+def _kernels_for(x):
+    kernels = x.backend.kernels
+    return kernels if kernels is not None and kernels.supports(x.array) else None

@@ -3,24 +3,30 @@
 loss_i = -(1 - eps) log p[i, target_i] - eps/C sum_c log p[i, c]   (eps: label smoothing)
 Rows whose target is ignore_index contribute nothing and are not counted by 'mean'.
 """
-from ..dtype import int64
+from ..dtype import float32, int64
 from .fused import AtForwardValues, FusedFunction
 
 
 class CrossEntropy(FusedFunction):
     free_arguments = (0,)  # see composed_arguments; the kernel path saves the logits for its own backward
+
+    @staticmethod
+    def computes_bfloat16_itself(logits, target, ignore_index, reduction, label_smoothing):
+        return _kernels_for(logits) is not None  # the kernel reads bfloat16 and sums in float32
+
     @staticmethod
     def forward(ctx, logits, target, ignore_index, reduction, label_smoothing):
         backend, x = logits.backend, logits.array
         n_rows, n_classes = x.shape
-        ctx.backend, ctx.kernels = backend, backend.kernels
-        if ctx.kernels is not None and ctx.kernels.supports(x):
+        ctx.backend, ctx.kernels = backend, _kernels_for(logits)
+        if ctx.kernels is not None:
             # one pass per row that keeps the row's logsumexp instead of the (N, C) log-probabilities
             losses, lse = ctx.kernels.cross_entropy_forward(x, target.array, ignore_index, label_smoothing)
             valid = target.array != ignore_index
             ctx.save_for_backward(logits, target)  # the kernel's backward reads both
             ctx.saved_arrays = (lse, valid, target.array)
-            return _reduce(ctx, backend, losses.astype(x.dtype, copy=False), valid, reduction)
+            # the float32 losses summed in float32, then rounded once to the logits' dtype
+            return backend.astype(_reduce(ctx, backend, losses, valid, reduction), logits.dtype)
         ctx.kernels = None
         ctx.save_for_backward(target)  # as PyTorch: the logits may change after the forward, the targets not
         shifted = x - backend.max(x, 1, True)
@@ -43,7 +49,7 @@ class CrossEntropy(FusedFunction):
         backend = ctx.backend
         if ctx.kernels is not None:  # saved: each row's logsumexp and the raw targets
             lse, target = log_probs, safe_target
-            scale = grad_output * valid
+            scale = backend.astype(grad_output, float32) * valid  # 1 / n_valid unrounded, even for 16-bit logits
             if reduction == "mean":
                 scale = scale / max(ctx.n_valid, 1)
             scale = backend.broadcast_to(scale, valid.shape)
@@ -86,6 +92,11 @@ class CrossEntropy(FusedFunction):
         if reduction == "sum":
             return losses.sum()
         return losses.sum() / valid.sum().to(logits.dtype)
+
+
+def _kernels_for(logits):
+    kernels = logits.backend.kernels
+    return kernels if kernels is not None and kernels.supports(logits.array) else None
 
 
 def _reduce(ctx, backend, losses, valid, reduction):

@@ -476,6 +476,8 @@ def _split_between(grad_output, a, b, a_loses, b_loses):
 
 
 class Where(Function):
+    only_moves_values = True
+
     @staticmethod
     def forward(ctx, condition, a, b):
         ctx.save_for_backward(condition)
@@ -492,6 +494,8 @@ class Where(Function):
 
 
 class Cast(Function):
+    only_moves_values = True
+
     @staticmethod
     def forward(ctx, x, dtype):
         return x.backend.astype(x.array, dtype)

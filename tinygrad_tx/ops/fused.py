@@ -24,7 +24,7 @@ class FusedFunction(Function):
     def apply(cls, *args):
         output = super().apply(*args)
         ctx = output.grad_fn
-        if ctx is not None:
+        if isinstance(ctx, cls):  # not a Cast: bfloat16 inputs ran in float32, whose op recorded these already
             # a result's place in the graph moves with in-place edits; backward wants the place it had here
             ctx.arguments = tuple(a._alias() if isinstance(a, tensor_class()) and a.grad_fn is not None else a
                                   for a in args)
@@ -84,6 +84,8 @@ class FusedFunction(Function):
 class AtForwardValues(Function):
     """x's place in the graph with values an op kept from its forward: `composed` can be differentiated at
     the forward's values of an argument the user has edited in place since (gradient: the identity)."""
+    only_moves_values = True
+
     @staticmethod
     def forward(ctx, x, array):
         return array

@@ -72,6 +72,8 @@ def _dims_consumed(item):
 
 
 class Getitem(Function):
+    only_moves_values = True
+
     @staticmethod
     def forward(ctx, x, index):
         ctx.index = index
@@ -101,6 +103,8 @@ class CopySlices(Function):
     """The base of a view after an in-place edit of the view: the view's elements (at flat `positions`
     of the base) now come from `value`, the rest from the base as it was. The memory is already written;
     this node only gives the base its new place in the graph, as PyTorch's CopySlices does."""
+    only_moves_values = True
+
     @staticmethod
     def forward(ctx, base, value, positions):
         ctx.positions = positions
@@ -145,6 +149,8 @@ class IndexAdd(Function):
 
 class SetItem(Function):
     """A copy of x with value written at index (x[index] = value, made differentiable)."""
+    only_moves_values = True
+
     @staticmethod
     def forward(ctx, x, value, index):
         ctx.index = index
@@ -167,6 +173,8 @@ class SetItem(Function):
 
 class Gather(Function):
     """out[i][j][k] = x[i][index[i][j][k]][k] for dim=1 (PyTorch's gather)."""
+    only_moves_values = True
+
     @staticmethod
     def forward(ctx, x, dim, index):
         ctx.dim, ctx.index = dim, index

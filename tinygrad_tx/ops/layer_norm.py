@@ -5,12 +5,16 @@ from .fused import FusedFunction
 
 class LayerNorm(FusedFunction):
     @staticmethod
+    def computes_bfloat16_itself(x, weight, bias, n_dims, eps):
+        return _kernels_for(x, weight, bias) is not None  # the kernel reads bfloat16 and sums in float32
+
+    @staticmethod
     def forward(ctx, x, weight, bias, n_dims, eps):
         backend, a = x.backend, x.array
         ctx.save_for_backward(x, weight, bias)
         dims = tuple(range(x.ndim - n_dims, x.ndim))
-        ctx.kernels = backend.kernels
-        if ctx.kernels is not None and ctx.kernels.supports(a, *(p.array for p in (weight, bias) if p is not None)):
+        ctx.kernels = _kernels_for(x, weight, bias)
+        if ctx.kernels is not None:
             # the trailing dims as one row of `count` values; keeps the rows' mean and rstd, not xhat
             count = count_over(x.shape, dims)
             out, mean, rstd = ctx.kernels.layer_norm_forward(
@@ -65,6 +69,13 @@ class LayerNorm(FusedFunction):
         if bias is not None:
             out = out + bias
         return out
+
+
+def _kernels_for(x, weight, bias):
+    """The backend's kernels when they take x, weight and bias: arrays of one dtype they support."""
+    kernels = x.backend.kernels
+    arrays = (p.array for p in (weight, bias) if p is not None)
+    return kernels if kernels is not None and kernels.supports(x.array, *arrays) else None
 
 
 def _flat(backend, parameter, count):

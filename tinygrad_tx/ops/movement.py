@@ -4,6 +4,7 @@ from .elementwise import unbroadcast
 
 
 class Reshape(Function):
+    only_moves_values = True
     returns_view = True
 
     @staticmethod
@@ -17,6 +18,7 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    only_moves_values = True
     returns_view = True
 
     @staticmethod
@@ -33,6 +35,7 @@ class Permute(Function):
 
 
 class Expand(Function):
+    only_moves_values = True
     returns_view = True
 
     @staticmethod
@@ -47,6 +50,8 @@ class Expand(Function):
 
 class Flip(Function):
     """The elements in reverse order along dims (a copy, as PyTorch's flip)."""
+    only_moves_values = True
+
     @staticmethod
     def forward(ctx, x, dims):
         ctx.dims = dims
@@ -60,6 +65,8 @@ class Flip(Function):
 class Roll(Function):
     """Elements shifted along dims, those pushed off one end coming back at the other; with dims None, along
     the flattened tensor (PyTorch's roll)."""
+    only_moves_values = True
+
     @staticmethod
     def forward(ctx, x, shifts, dims):
         ctx.shifts, ctx.dims = shifts, dims
@@ -74,6 +81,7 @@ class Roll(Function):
 class CheckUnchanged(Function):
     """The same tensor, whose backward checks that it was not edited in place since. A composite method (var,
     logsumexp) whose PyTorch counterpart is one op that saves its input or output raises where PyTorch does."""
+    only_moves_values = True
     returns_view = True
 
     @staticmethod
@@ -90,6 +98,8 @@ class CheckUnchanged(Function):
 class Copy(Function):
     """A fresh copy: C-contiguous (contiguous), or in the source's memory order (clone, as PyTorch's
     preserve_format: a later view of the copy then sees what a view of the source would)."""
+    only_moves_values = True
+
     @staticmethod
     def forward(ctx, x, keep_layout):
         return x.backend.copy(x.array, keep_layout)
@@ -100,6 +110,8 @@ class Copy(Function):
 
 
 class Cat(Function):
+    only_moves_values = True
+
     @staticmethod
     def forward(ctx, dim, *tensors):
         ctx.dim = dim
@@ -113,6 +125,8 @@ class Cat(Function):
 
 
 class ToDevice(Function):
+    only_moves_values = True
+
     @staticmethod
     def forward(ctx, x, device):
         from ..backend import get_backend
@@ -126,6 +140,8 @@ class ToDevice(Function):
 
 class PinMemory(Function):
     """A copy of a CPU tensor in page-locked memory; the gradient passes through unchanged."""
+    only_moves_values = True
+
     @staticmethod
     def forward(ctx, x):
         from ..backend import pinned

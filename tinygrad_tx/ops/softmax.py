@@ -9,6 +9,10 @@ class Softmax(FusedFunction):
     saves_output = True
 
     @staticmethod
+    def computes_bfloat16_itself(x, dim):
+        return _row_kernels(x.backend, x, dim) is not None  # the kernel reads bfloat16 and sums in float32
+
+    @staticmethod
     def forward(ctx, x, dim):
         backend = x.backend
         ctx.dim, ctx.kernels = dim, _row_kernels(backend, x, dim)
@@ -42,6 +46,10 @@ class LogSoftmax(FusedFunction):
     saves_output = True
 
     @staticmethod
+    def computes_bfloat16_itself(x, dim):
+        return _row_kernels(x.backend, x, dim) is not None  # the kernel reads bfloat16 and sums in float32
+
+    @staticmethod
     def forward(ctx, x, dim):
         backend = x.backend
         ctx.dim, ctx.backend, ctx.kernels = dim, backend, _row_kernels(backend, x, dim)
@@ -71,6 +79,6 @@ class LogSoftmax(FusedFunction):
 
 
 def _row_kernels(backend, x, dim):
-    """The backend's kernels when they can take this softmax: over the last dim of a float32/float16 array."""
+    """The backend's kernels when they can take this softmax: over the last dim of a float32/float16/bfloat16 array."""
     kernels = backend.kernels
     return kernels if kernels is not None and dim == x.ndim - 1 and kernels.supports(x.array) else None
