@@ -8,7 +8,8 @@
 #   c. GPT-2 step CPU against GPU, RNG (our Philox words against the NumPy reference), memory statistics,
 #      TF32, batched products on the tensor-core path, erf keeping float16, autocast bfloat16
 #   d. CLI round trip: 20 iterations in float16, resume, a tf32 run, the checkpoint loaded on the CPU
-#   e. the race: GPT-2 training steps against PyTorch (benchmarks/gpu_benchmark.py)
+#   e. the race: GPT-2 124M training steps against PyTorch eager, alternating (benchmarks/gpt2_race.py), then
+#      each kernel against its CuPy array code (benchmarks/gpu_benchmark.py)
 #   f. the rest of the suite with 'cuda' in the device list
 # Each stage has its own time limit; a failing stage is recorded and the next one runs. Everything goes to
 # OUT_DIR; the summary at the end lists each stage's status and time, and the exit status is non-zero if any
@@ -59,7 +60,8 @@ stage d_cli 120 bash -c "
   '$PY' -m tinygrad_tx.train --preset shakespeare-char --device cuda --dtype tf32 --max-iters 20 \
       --eval-interval 10 --eval-iters 2 --sample-tokens 20 --out-dir '$OUT/train_tf32'
   '$PY' -m tinygrad_tx.sample --out-dir '$OUT/train_f16' --device cpu --max-new-tokens 20"
-stage e_race 150 "$PY" benchmarks/gpu_benchmark.py --steps 20
+stage e_race 240 "$PY" benchmarks/gpt2_race.py --out "$OUT/race.json"
+stage e_kernels 90 "$PY" benchmarks/gpu_benchmark.py --steps 10
 stage f_suite 150 "$PY" -m pytest -q -rs -p no:cacheprovider -x tests --ignore=tests/test_random_programs.py \
     --ignore=tests/test_random_programs_float32.py
 
