@@ -46,12 +46,12 @@ if ! "$PY" -c "import tinygrad_tx as tg, sys; sys.exit(0 if tg.cuda.is_available
 fi
 
 nvidia-smi > "$OUT/nvidia_smi.txt" 2>&1
-stage a_probe 90 "$PY" benchmarks/gpu_probe.py "$OUT"
-stage b_kernels 120 env TINYGRAD_TX_REQUIRE_GPU=1 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py \
+stage a_probe 60 "$PY" benchmarks/gpu_probe.py "$OUT"
+stage b_kernels 90 env TINYGRAD_TX_REQUIRE_GPU=1 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py \
     -k "kernel or adamw or erf or bfloat16"
-stage c_model_rng 90 env TINYGRAD_TX_REQUIRE_GPU=1 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py \
+stage c_model_rng 60 env TINYGRAD_TX_REQUIRE_GPU=1 "$PY" -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py \
     -k "not kernel and not adamw"
-stage d_cli 120 bash -c "
+stage d_cli 90 bash -c "
   set -e
   '$PY' -m tinygrad_tx.train --preset shakespeare-char --device cuda --dtype float16 --max-iters 20 \
       --eval-interval 10 --eval-iters 2 --sample-tokens 20 --out-dir '$OUT/train_f16'
@@ -60,9 +60,9 @@ stage d_cli 120 bash -c "
   '$PY' -m tinygrad_tx.train --preset shakespeare-char --device cuda --dtype tf32 --max-iters 20 \
       --eval-interval 10 --eval-iters 2 --sample-tokens 20 --out-dir '$OUT/train_tf32'
   '$PY' -m tinygrad_tx.sample --out-dir '$OUT/train_f16' --device cpu --max-new-tokens 20"
-stage e_race 240 "$PY" benchmarks/gpt2_race.py --out "$OUT/race.json"
-stage e_kernels 90 "$PY" benchmarks/gpu_benchmark.py --steps 10
-stage f_suite 150 "$PY" -m pytest -q -rs -p no:cacheprovider -x tests --ignore=tests/test_random_programs.py \
+stage e_race 150 "$PY" benchmarks/gpt2_race.py --out "$OUT/race.json"
+stage e_kernels 45 "$PY" benchmarks/gpu_benchmark.py --steps 10
+stage f_suite 120 "$PY" -m pytest -q -rs -p no:cacheprovider -x tests --ignore=tests/test_random_programs.py \
     --ignore=tests/test_random_programs_float32.py
 
 echo "== summary"
