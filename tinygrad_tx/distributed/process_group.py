@@ -142,7 +142,21 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
     if local_rank is None:  # under mpiexec: the rank among the processes sharing this machine
         local_rank = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_rank()
     _default_group = ProcessGroup(backend, comm, local_rank, timeout_s)
+    _skip_finalize_after_uncaught_exceptions()
     return None
+
+
+def _skip_finalize_after_uncaught_exceptions():
+    """A rank ending with an exception must exit at once, so that the others notice: MPI_Finalize would make it
+    wait for them, while they wait for it in a collective."""
+    import sys
+    previous = sys.excepthook
+
+    def excepthook(kind, value, traceback):
+        _broken_groups.append(None)
+        previous(kind, value, traceback)
+    if getattr(previous, "__name__", "") != "excepthook" or previous.__module__ != __name__:
+        sys.excepthook = excepthook
 
 
 def _check_backend(backend):

@@ -5,3 +5,4 @@ from .layers import GELU, Dropout, Embedding, Identity, LayerNorm, Linear, ReLU,
 from .module import Module
 from .parameter import Parameter
 from .utils import clip_grad_norm_
+from . import parallel  # noqa: E402  (DistributedDataParallel; it needs the Module above)
