@@ -540,6 +540,19 @@ def test_autocast_without_ml_dtypes_says_how_to_install_it(monkeypatch):
         Precision("bfloat16", "cpu")
 
 
+# --- saving ---------------------------------------------------------------------------------------------------------------
+def test_save_and_load_keep_bfloat16_bits(tmp_path):
+    """tinygrad_tx.save stores tensors as safetensors, where BF16 is bfloat16's own bits (round trips against
+    safetensors.torch are in test_serialization.py)."""
+    state = tg.nn.Linear(3, 2).bfloat16().state_dict()
+    tg.save(state, tmp_path / "m.pt")
+    loaded = tg.load(tmp_path / "m.pt")
+    assert list(loaded) == list(state)
+    for name, tensor in state.items():
+        assert loaded[name].dtype is tg.bfloat16
+        assert loaded[name].numpy().tobytes() == tensor.detach().numpy().tobytes()
+
+
 # --- training -------------------------------------------------------------------------------------------------------------
 def _train_losses(tmp_path, dtype, **overrides):
     from test_train import small_config

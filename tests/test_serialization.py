@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import tinygrad_tx as tg
+from tinygrad_tx import dtype as dtypes
 from tinygrad_tx.checkpoint import load_checkpoint, save_checkpoint
 from tinygrad_tx import serialization
 from tinygrad_tx.serialization import load_safetensors, save_safetensors
@@ -75,18 +76,54 @@ def test_our_files_load_in_the_safetensors_package(tmp_path):
         np.testing.assert_array_equal(theirs[name], array)
 
 
-def test_bf16_loads_as_the_exact_float32_values_torch_gives(tmp_path):
+def _torch_bf16():
     torch = pytest.importorskip("torch")
-    from safetensors.torch import save_file
     special = torch.tensor([0.0, -0.0, 1.0, -2.5, 3.140625, 1e-40, 3e38, float("inf"), float("-inf"), float("nan")])
     noise = torch.randn(62, generator=torch.Generator().manual_seed(0)) * 100
-    bf16 = torch.cat([special, noise]).to(torch.bfloat16).reshape(8, 9)
+    return torch.cat([special, noise]).to(torch.bfloat16).reshape(8, 9)
+
+
+def test_bf16_loads_as_bfloat16_bit_for_bit(tmp_path):
+    pytest.importorskip("ml_dtypes")
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+    bf16 = _torch_bf16()
     path = str(tmp_path / "bf16.safetensors")
     save_file({"x": bf16}, path)
+    loaded = load_safetensors(path)["x"]
+    assert loaded.dtype is tg.bfloat16 and loaded.shape == (8, 9)
+    np.testing.assert_array_equal(loaded.numpy().view(np.uint16), bf16.view(torch.int16).numpy().view(np.uint16))
+
+
+def test_bf16_loads_as_the_exact_float32_values_torch_gives_without_ml_dtypes(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+    bf16 = _torch_bf16()
+    path = str(tmp_path / "bf16.safetensors")
+    save_file({"x": bf16}, path)
+    monkeypatch.setattr(dtypes, "ml_dtypes", None)
     loaded = load_safetensors(path)["x"]
     assert loaded.dtype is tg.float32 and loaded.shape == (8, 9)
     expected = bf16.float().numpy()
     np.testing.assert_array_equal(loaded.numpy().view(np.uint32), expected.view(np.uint32))  # bit for bit: -0.0, NaN
+
+
+def test_bfloat16_round_trips_through_safetensors_torch(tmp_path):
+    pytest.importorskip("ml_dtypes")
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file, save_file
+    bf16 = _torch_bf16()
+    ours = {"x": tg.tensor(bf16.float().numpy()).bfloat16(), "t": tg.tensor(bf16.float().numpy()).bfloat16().T,
+            "scalar": tg.tensor(1.5, dtype=tg.bfloat16), "empty": tg.zeros(0, 3, dtype=tg.bfloat16)}
+    save_safetensors(ours, str(tmp_path / "ours.safetensors"))  # a transposed view is written in C order
+    theirs = load_file(str(tmp_path / "ours.safetensors"))
+    assert all(t.dtype == torch.bfloat16 for t in theirs.values())
+    for name, tensor in ours.items():
+        np.testing.assert_array_equal(theirs[name].view(torch.int16).numpy().view(np.uint16),
+                                      tensor.numpy().view(np.uint16), err_msg=name)
+    save_file(theirs, str(tmp_path / "theirs.safetensors"))
+    back = load_safetensors(str(tmp_path / "theirs.safetensors"))
+    assert all(back[name].dtype is tg.bfloat16 and back[name].numpy().tobytes() == ours[name].numpy().tobytes()
+               for name in ours)
 
 
 def test_tensors_read_in_many_chunks_load_exactly(tmp_path, monkeypatch):

@@ -16,13 +16,14 @@ import struct
 
 import numpy as np
 
+from . import dtype as dtypes
 from .creation import from_numpy
 
 # how each safetensors dtype lays out its bytes, as a NumPy dtype (the format is little-endian)
 _FILE_LAYOUT = {"BOOL": "|b1", "I32": "<i4", "I64": "<i8", "F16": "<f2", "F32": "<f4", "F64": "<f8",
-                "BF16": "<u2"}  # bfloat16 has no NumPy type: read its 16 bits and widen them to float32
-_CODE_OF_DTYPE = {"bool": "BOOL", "int32": "I32", "int64": "I64",
-                  "float16": "F16", "float32": "F32", "float64": "F64"}  # the engine's dtypes, all writable
+                "BF16": "<u2"}  # bfloat16's 16 bits: ml_dtypes' bfloat16 where it is installed, else widened to float32
+_CODE_OF_DTYPE = {"bool": "BOOL", "int32": "I32", "int64": "I64", "float16": "F16", "bfloat16": "BF16",
+                  "float32": "F32", "float64": "F64"}  # the engine's dtypes, all writable
 _ENTRY_KEYS = {"dtype", "shape", "data_offsets"}
 _MAX_HEADER_BYTES = 100_000_000  # the reference implementation's limit: a longer "header" is a corrupt length
 
@@ -60,7 +61,10 @@ def _encode(tensors, metadata, where):
             raise ValueError(f"save_safetensors: cannot write {name!r} of dtype {tensor.dtype.name} to {where}")
         code = _CODE_OF_DTYPE[tensor.dtype.name]
         # C order and the file's byte order; ascontiguousarray would turn a 0-d tensor into shape (1,)
-        array = tensor.detach().numpy().astype(_FILE_LAYOUT[code], order="C", copy=False)
+        array = tensor.detach().numpy()
+        if code == "BF16":  # ml_dtypes' bfloat16 is the format's: its bits, as they are
+            array = array.view(np.uint16)
+        array = array.astype(_FILE_LAYOUT[code], order="C", copy=False)
         header[name] = {"dtype": code, "shape": list(array.shape), "data_offsets": [offset, offset + array.nbytes]}
         arrays.append(array)
         offset += array.nbytes
@@ -77,7 +81,8 @@ def _write(f, header, arrays):
 
 
 def load_safetensors(path, device="cpu"):
-    """Read a safetensors file into {name: Tensor}. BF16 tensors become float32 (exactly: bf16 is float32's top half).
+    """Read a safetensors file into {name: Tensor}. BF16 tensors are bfloat16 where ml_dtypes is installed; without
+    it they become float32 (exactly: bf16 is float32's top half).
 
     Each tensor's bytes are read straight into the array its Tensor keeps, so loading needs about the
     file's size in memory (benchmarks/load_memory.py measures it), the file is never written, and it
@@ -188,13 +193,13 @@ def _read_array(f, entry, path, name):
     """
     layout, shape = np.dtype(_FILE_LAYOUT[entry["dtype"]]), tuple(entry["shape"])
     per_chunk = _CHUNK_BYTES // layout.itemsize
-    if entry["dtype"] != "BF16":
+    if entry["dtype"] != "BF16" or dtypes.ml_dtypes is not None:
         array = np.empty(shape, layout)
         flat = array.reshape(-1)  # a view: the array is freshly allocated, so C-ordered
         for start in range(0, flat.size, per_chunk):
             _fill(f, flat[start:start + per_chunk], path, name)
-        return array
-    # bf16's bits are the top half of a float32's: widen each chunk as it arrives
+        return array.view(dtypes.ml_dtypes.bfloat16) if entry["dtype"] == "BF16" else array
+    # no bfloat16 type: bf16's bits are the top half of a float32's, so widen each chunk as it arrives
     array = np.empty(shape, np.float32)
     widened = array.reshape(-1).view(np.uint32)
     staging = np.empty(min(widened.size, per_chunk), layout)
