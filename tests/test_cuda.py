@@ -146,6 +146,28 @@ def test_float16_through_the_kernel_paths(fake_gpu):
     assert_close(half.float(), full, rtol=2e-2, atol=2e-3)
 
 
+@pytest.mark.parametrize("name", ["layer_norm", "softmax", "gelu", "cross_entropy", "attention"])
+def test_bfloat16_through_the_kernel_paths(fake_gpu, name):
+    # the bf16 kernels on the fake GPU against the same op on the CPU (the array code), values and gradients
+    pytest.importorskip("ml_dtypes")
+    x = randn(6, 8, 16, dtype=np.float32)
+    cases = {"layer_norm": lambda t: F.layer_norm(t, (16,)),
+             "softmax": lambda t: t.softmax(-1),
+             "gelu": lambda t: F.gelu(t, approximate="tanh"),
+             "cross_entropy": lambda t: F.cross_entropy(t.reshape(-1, 16), tg.tensor(np.arange(48) % 16, device=t.device)),
+             "attention": lambda t: F.scaled_dot_product_attention(t, t, t, is_causal=True)}
+    results = []
+    for device in ("cpu", "cuda:5"):
+        t = tg.tensor(x, device=device).to(tg.bfloat16).requires_grad_()
+        out = cases[name](t)
+        out.float().sum().backward()
+        assert out.dtype is tg.bfloat16 and t.grad.dtype is tg.bfloat16
+        results.append((out.detach().float().cpu().numpy(), t.grad.float().cpu().numpy()))
+    assert fake_gpu.kernels.calls[f"{name}_forward"] == 1
+    for cpu, gpu in zip(*results):
+        assert_close(gpu, cpu, rtol=2e-2, atol=2e-2)
+
+
 def tiny_gpt2(seed=0):
     from models.gpt2 import GPT2
     tg.manual_seed(seed)
