@@ -8,19 +8,20 @@
 The modules mirror PyTorch's: dataset.py, sampler.py, dataloader.py, plus collate.py, fetch.py,
 worker.py and pin_memory.py for what torch keeps in torch.utils.data._utils.
 
-Not here yet: torch.utils.data.distributed.DistributedSampler, which splits the indices among the
-processes of a distributed run. tinygrad_tx has no process groups to take the rank and world size
-from; it belongs with them when they come. Also missing: StackDataset, the DataPipes, and shared
-memory between workers and the main process (batches travel pickled through a pipe instead).
+distributed.py has DistributedSampler, which splits the indices among the processes of a data-parallel
+run (tinygrad_tx.distributed). Not here yet: StackDataset, the DataPipes, and shared memory between
+workers and the main process (batches travel pickled through a pipe instead).
 """
 from .collate import default_collate, default_convert
 from .dataloader import DataLoader
 from .dataset import ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset, random_split
+from .distributed import DistributedSampler
 from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,
                       WeightedRandomSampler)
 from .worker import WorkerInfo, get_worker_info
 
-__all__ = ["BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset", "IterableDataset",
+__all__ = ["BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset", "DistributedSampler",
+           "IterableDataset",
            "RandomSampler", "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler", "TensorDataset",
            "WeightedRandomSampler", "WorkerInfo", "default_collate", "default_convert", "get_worker_info",
            "random_split"]
