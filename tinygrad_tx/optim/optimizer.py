@@ -15,6 +15,7 @@ A state dict is PyTorch's layout: {"state": {index: {key: value}}, "param_groups
 are tinygrad_tx Tensors sharing the optimizer's memory (save or copy them before stepping again);
 everything else is plain Python (numbers, tuples), ready for JSON.
 """
+import functools
 from collections import defaultdict
 
 from ..autograd import enable_grad
@@ -32,6 +33,13 @@ required = _Required()
 
 
 class Optimizer:
+    def __init_subclass__(cls, **kwargs):
+        """Every optimizer's step() records that it ran: a learning-rate schedule stepped before its optimizer
+        ever was skips its first value, and warns (as PyTorch's)."""
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:
+            cls.step = _recording_step(cls.__dict__["step"])
+
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
         self.state = defaultdict(dict)  # parameter -> its state (momentum buffers, moments, step)
@@ -170,3 +178,11 @@ class Optimizer:
             lines.append(f"Parameter Group {number}")
             lines.extend(f"    {key}: {value}" for key, value in sorted(group.items()) if key != "params")
         return "\n".join(lines) + "\n)"
+
+
+def _recording_step(step):
+    @functools.wraps(step)
+    def recorded_step(self, *args, **kwargs):
+        self._has_stepped = True
+        return step(self, *args, **kwargs)
+    return recorded_step
