@@ -58,17 +58,54 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x):
+    def forward(self, x, cache=None, attn_mask=None):
+        """x (B, T, C) -> (B, T, C). cache: this layer's LayerKVCache, which keeps the keys and values of
+        earlier calls and takes this call's; attn_mask (B, 1, T, S) bool, True where a query may see a key
+        (default: causal)."""
         B, T, C = x.shape
         hs = C // self.n_head
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)               # 3 x (B, T, C)
         q = q.view(B, T, self.n_head, hs).transpose(1, 2)                # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, hs).transpose(1, 2)                # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, hs).transpose(1, 2)                # (B, nh, T, hs)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                           dropout_p=self.dropout if self.training else 0.0)  # (B, nh, T, hs)
+        if cache is not None:
+            k, v = cache.update(k, v)                                    # (B, nh, S, hs): S = cached + T
+        dropout_p = self.dropout if self.training else 0.0
+        if attn_mask is not None:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
+        elif k.shape[2] == T:                                            # no earlier keys: plain causal
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout_p)  # (B, nh, T, hs)
+        else:                                                            # one new token sees every key
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)                   # (B, nh, 1, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)                 # (B, T, C): heads side by side
         return self.resid_dropout(self.c_proj(y))
+
+
+class LayerKVCache:
+    """One layer's keys and values of the positions already seen, (B, nh, S, hs) each: generation then feeds
+    only the newest token, whose query attends to them all."""
+
+    def __init__(self):
+        self.keys = self.values = None
+
+    def update(self, k, v):
+        if self.keys is not None:
+            k = tg.cat([self.keys, k], dim=2)                            # (B, nh, S + T, hs)
+            v = tg.cat([self.values, v], dim=2)
+        self.keys, self.values = k, v
+        return k, v
+
+
+class KVCache:
+    """A LayerKVCache per block; length is the number of positions cached."""
+
+    def __init__(self, n_layer):
+        self.layers = [LayerKVCache() for _ in range(n_layer)]
+
+    @property
+    def length(self):
+        keys = self.layers[0].keys
+        return 0 if keys is None else keys.shape[2]
 
 
 class MLP(nn.Module):
@@ -93,8 +130,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x, cache=None, attn_mask=None):
+        x = x + self.attn(self.ln_1(x), cache, attn_mask)
         x = x + self.mlp(self.ln_2(x))
         return x
 
@@ -138,15 +175,21 @@ class GPT2(nn.Module):
         total = sum(p.numel() for p in self.parameters())
         return total - self.transformer.wpe.weight.numel() if non_embedding else total
 
-    def hidden_states(self, idx):
+    def hidden_states(self, idx, positions=None, cache=None, attn_mask=None):
+        """idx (B, T) -> (B, T, C). positions (T,) or (B, T): default, the T positions after the cached ones;
+        cache: a KVCache that holds the earlier positions and takes these; attn_mask (B, 1, T, S) bool."""
         B, T = idx.shape
-        if T > self.config.block_size:
-            raise ValueError(f"GPT2: sequence length {T} exceeds block_size {self.config.block_size}")
-        positions = tg.arange(T, device=idx.device)                         # (T,)
+        past = cache.length if cache is not None else 0
+        if past + T > self.config.block_size:
+            raise ValueError(f"GPT2: sequence length {past + T} exceeds block_size {self.config.block_size}")
+        if positions is None:
+            positions = tg.arange(past, past + T, device=idx.device)        # (T,)
+        if attn_mask is None and past and T > 1:                            # new tokens after cached ones
+            attn_mask = causal_mask(past, T, idx.device)                    # (T, S)
         x = self.transformer.wte(idx) + self.transformer.wpe(positions)     # (B, T, C)
         x = self.transformer.drop(x)
-        for block in self.transformer.h:
-            x = block(x)                                                    # (B, T, C)
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, cache.layers[i] if cache is not None else None, attn_mask)  # (B, T, C)
         return self.transformer.ln_f(x)                                     # (B, T, C)
 
     def forward(self, idx, targets=None):
@@ -167,18 +210,61 @@ class GPT2(nn.Module):
         return tg.optim.AdamW(groups, lr=learning_rate, betas=betas)
 
     @tg.no_grad()
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None):
-        """Extend idx (B, T) by sampling one token at a time from the model's next-token distribution."""
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, use_cache=True,
+                 eos_token_id=None, stream=None, attention_mask=None):
+        """Extend idx (B, T) one sampled token at a time -> (B, T + n), n <= max_new_tokens.
+
+        temperature 0 picks the likeliest token (greedy); top_k samples among the k likeliest, top_p among
+        the fewest likeliest whose probabilities reach p. use_cache keeps each layer's keys and values, so
+        a step feeds only the newest token: the same tokens as recomputing everything, much faster. Past
+        block_size the context is the last block_size tokens, recomputed each step (positions shift).
+        attention_mask (B, T): 1 for prompt tokens, 0 for the left padding that lines up shorter prompts.
+        eos_token_id: a row that has produced it repeats it; generation stops when every row has.
+        stream: called with each new column of B token ids as soon as it is sampled.
+        """
+        check_sampling(max_new_tokens, temperature, top_k, top_p)
+        mask = None if attention_mask is None else tg.tensor(attention_mask, device=idx.device).bool()  # (B, T)
+        if mask is not None and tuple(mask.shape) != tuple(idx.shape):
+            raise ValueError(f"generate: attention_mask has shape {tuple(mask.shape)}, idx {tuple(idx.shape)}")
+        cache, finished = None, None
         for _ in range(max_new_tokens):
-            context = idx if idx.shape[1] <= self.config.block_size else idx[:, -self.config.block_size:]
-            last = self.hidden_states(context)[:, -1, :]                    # (B, C)
-            logits = self.lm_head(last) / max(temperature, 1e-8)            # (B, V)
-            if top_k is not None:
-                kth_largest = logits.topk(min(top_k, logits.shape[-1])).values[:, -1:]   # (B, 1)
-                logits = logits.masked_fill(logits < kth_largest, -float("inf"))
-            next_token = logits.softmax(-1).multinomial(1)                  # (B, 1)
-            idx = tg.cat([idx, next_token], dim=1)                          # (B, T + 1)
+            T = idx.shape[1]
+            if cache is not None and cache.length == T - 1 and T <= self.config.block_size:
+                logits = self._next_token_logits(idx[:, -1:], mask, cache)            # (B, V): one new token
+            else:                                                                     # first step, or past block_size
+                start = max(0, T - self.config.block_size)
+                cache = KVCache(self.config.n_layer) if use_cache else None
+                logits = self._next_token_logits(idx[:, start:], None if mask is None else mask[:, start:], cache)
+            next_token = sample_next_token(logits, temperature, top_k, top_p)         # (B, 1)
+            if eos_token_id is not None:
+                if finished is not None:                                              # done rows repeat the eos
+                    next_token = tg.where(finished, tg.full_like(next_token, eos_token_id), next_token)
+                is_eos = next_token == eos_token_id                                   # (B, 1)
+                finished = is_eos if finished is None else finished | is_eos
+            idx = tg.cat([idx, next_token], dim=1)                                    # (B, T + 1)
+            if mask is not None:
+                mask = tg.cat([mask, tg.ones(mask.shape[0], 1, dtype=tg.bool, device=idx.device)], dim=1)
+            if stream is not None:
+                stream(next_token[:, 0].tolist())
+            if finished is not None and finished.all().item():
+                break
         return idx
+
+    def _next_token_logits(self, idx, mask, cache):
+        """Logits (B, V) for the token after idx (B, T). mask (B, S): which of the cached and new positions are
+        tokens (1) and which left padding (0)."""
+        positions = attn_mask = None
+        if mask is not None:
+            past, T = (cache.length if cache is not None else 0), idx.shape[1]
+            # a padded row's first token is position 0, as if it were alone
+            positions = (mask.long().cumsum(1) - 1).clamp(min=0)[:, past:]   # (B, T)
+            queries = tg.arange(past, past + T, device=idx.device)[:, None]          # (T, 1)
+            keys = tg.arange(past + T, device=idx.device)                             # (S,)
+            # a padding query sees itself: a row with nothing to see would softmax to NaN, and NaN times a
+            # zero attention weight is NaN in every later layer
+            attn_mask = ((keys <= queries) & mask[:, None, None, :]) | (keys == queries)  # (B, 1, T, S)
+        last = self.hidden_states(idx, positions, cache, attn_mask)[:, -1, :]          # (B, C)
+        return self.lm_head(last)                                                     # (B, V)
 
     # --- HuggingFace checkpoints --------------------------------------------------------------------------
     # HF's GPT-2 stores these as Conv1D (in_features, out_features): transpose to Linear's (out, in)
@@ -233,3 +319,38 @@ class GPT2(nn.Module):
 
     def config_dict(self):
         return asdict(self.config)
+
+
+def causal_mask(past, T, device):
+    """(T, past + T) bool: the new query i, at position past + i, sees keys 0..past + i."""
+    return tg.arange(past + T, device=device) <= tg.arange(past, past + T, device=device)[:, None]
+
+
+def check_sampling(max_new_tokens, temperature, top_k, top_p):
+    if max_new_tokens < 0:
+        raise ValueError(f"generate: max_new_tokens must be >= 0, got {max_new_tokens}")
+    if temperature < 0:
+        raise ValueError(f"generate: temperature must be >= 0 (0 is greedy), got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"generate: top_k must be >= 1 or None, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"generate: top_p must be in (0, 1] or None, got {top_p}")
+
+
+def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None):
+    """logits (B, V) -> (B, 1) token ids: the likeliest at temperature 0, else a draw from softmax(logits / T)
+    cut to the top_k likeliest and to the fewest likeliest whose probabilities reach top_p."""
+    if temperature == 0:
+        return logits.argmax(-1, keepdim=True)                                      # (B, 1)
+    logits = logits / temperature
+    if top_k is not None:
+        kth_largest = logits.topk(min(top_k, logits.shape[-1])).values[:, -1:]         # (B, 1)
+        logits = logits.masked_fill(logits < kth_largest, -float("inf"))
+    if top_p is not None and top_p < 1:
+        ordered = logits.sort(-1, descending=True).values                            # (B, V)
+        probabilities = ordered.softmax(-1)
+        # keep a token while the likelier ones before it fall short of top_p (so the likeliest always stays)
+        keep = (probabilities.cumsum(-1) - probabilities) < top_p                     # (B, V)
+        smallest_kept = ordered.gather(-1, keep.sum(-1, keepdim=True) - 1)             # (B, 1)
+        logits = logits.masked_fill(logits < smallest_kept, -float("inf"))
+    return logits.softmax(-1).multinomial(1)                                          # (B, 1)

@@ -25,7 +25,8 @@ def test_every_assigned_code_point_is_classed_as_huggingface_does(request):
     # each character as a letter, a number, a space or a symbol shows in how it joins its neighbours; unassigned
     # code points are left out (Python's Unicode tables and Oniguruma's may be of different versions)
     step = 1 if request.config.getoption("--long") else 41
-    characters = [chr(c) for c in range(0, sys.maxunicode + 1, step) if unicodedata.category(chr(c)) not in ("Cn", "Cs")]
+    characters = [chr(c) for c in range(0, sys.maxunicode + 1, step)
+                  if unicodedata.category(chr(c)) not in ("Cn", "Cs")]
     characters += list("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u180e\u2000\u200a\u200b\u2028\u2029\u202f\u205f"
                        "\u3000\ufeff²½Ⅻ٣𝐀")
     text = "".join(f"a{c} {c}{c}1 {c}\n" for c in characters)
