@@ -107,12 +107,50 @@ def test_attention_kernel_path(fake_gpu, causal, length, source_length, head_dim
     assert fake_gpu.kernels.calls["attention_forward"] == 1 and fake_gpu.kernels.calls["attention_backward"] == 1
 
 
-def test_attention_with_a_mask_or_dropout_takes_the_array_code(fake_gpu):
+def test_attention_with_a_mask_or_a_stored_dropout_mask_takes_the_array_code(fake_gpu):
     q = tg.tensor(randn(1, 2, 6, 4, dtype=np.float32), device="cuda:5", requires_grad=True)
     mask = tg.tensor(np.tril(np.ones((6, 6), bool)), device="cuda:5")
     F.scaled_dot_product_attention(q, q, q, attn_mask=mask).sum().backward()
-    F.scaled_dot_product_attention(q, q, q, dropout_p=0.5).sum().backward()
+    F.scaled_dot_product_attention(q, q, q, dropout_p=0.5).sum().backward()  # no counter-based stream here
     assert fake_gpu.kernels.calls["attention_forward"] == 0
+
+
+def with_a_counter_based_stream(fake_gpu, monkeypatch, seed=3):
+    """The fake GPU given the GPU's generator: Philox words from random.cu, run by the CPU executor."""
+    from tinygrad_tx.backend.philox import PhiloxGenerator
+    generator = PhiloxGenerator(np, fake_gpu.kernels.philox_words, seed)
+    monkeypatch.setattr(fake_gpu, "reserve_random_words", generator.reserve, raising=False)
+    monkeypatch.setattr(fake_gpu, "random_words", fake_gpu.kernels.philox_words, raising=False)
+    return generator
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_dropout_runs_in_the_kernel_with_the_array_codes_mask(fake_gpu, monkeypatch, causal):
+    generator = with_a_counter_based_stream(fake_gpu, monkeypatch)
+    q, k, v = (randn(2, 3, 9, 8, dtype=np.float32, seed=s) for s in range(3))
+    results = []
+    for kernels in (fake_gpu.kernels, None):  # the kernel, then the array code from the same stream position
+        generator.seed(3)
+        monkeypatch.setattr(fake_gpu, "kernels", kernels)
+        leaves = [tg.tensor(a, device="cuda:5", requires_grad=True) for a in (q, k, v)]
+        out = F.scaled_dot_product_attention(*leaves, dropout_p=0.4, is_causal=causal)
+        (out * out).sum().backward()
+        results.append([out.detach().numpy()] + [t.grad.numpy() for t in leaves])
+        assert generator.get_state()["offset"] == -(-2 * 3 * 9 * 9 // 4)  # the mask's words, used once
+    without = F.scaled_dot_product_attention(*(tg.tensor(a, device="cuda:5") for a in (q, k, v)), is_causal=causal)
+    assert not np.allclose(results[0][0], without.numpy(), atol=1e-3)  # the mask did drop something
+    for kernel, array_code in zip(*results):
+        assert_close(kernel, array_code, rtol=1e-5, atol=1e-5)
+
+
+def test_attention_dropout_second_derivatives_use_the_same_mask(fake_gpu, monkeypatch):
+    with_a_counter_based_stream(fake_gpu, monkeypatch)
+    q = tg.tensor(randn(1, 2, 5, 4, dtype=np.float32), device="cuda:5", requires_grad=True)
+    out = F.scaled_dot_product_attention(q, q, q, dropout_p=0.3)
+    (grad,) = tg.autograd.grad(out.sum(), [q], create_graph=True)  # composed: the mask made from the same words
+    (grad.sum()).backward()
+    first = tg.autograd.grad(F.scaled_dot_product_attention(q, q, q, dropout_p=0.3).sum(), [q])[0]
+    assert np.isfinite(q.grad.numpy()).all() and not np.allclose(first.numpy(), grad.detach().numpy())
 
 
 def test_second_derivatives_ignore_the_kernels(fake_gpu):

@@ -70,6 +70,15 @@ class ArrayBackend:
     def randint(self, low, high, shape, dtype):
         return self.generator.integers(low, high, size=shape).astype(dtype.numpy_name)
 
+    def reserve_random_words(self, n):
+        """(seed, first block) of n words of a counter-based stream, skipped over for a kernel to make where it
+        needs them (attention's dropout); None where the generator is not counter-based, as NumPy's."""
+        return None
+
+    def random_words(self, n, seed, first_block):
+        """n uint32 words of the counter-based stream of `seed` from block first_block (see reserve_random_words)."""
+        raise NotImplementedError(f"{self.device} has no counter-based random stream")
+
     # --- elementwise -----------------------------------------------------------
     # arithmetic (+ - * / ** and comparisons) uses the arrays' own operators, which both modules share
     def exp(self, a): return self.xp.exp(a)

@@ -99,6 +99,13 @@ class CupyBackend(ArrayBackend):
     def set_rng_state(self, state):
         self.generator.set_state(state)
 
+    def reserve_random_words(self, n):
+        return self.generator.reserve(n)
+
+    def random_words(self, n, seed, first_block):
+        with self.cuda_device:
+            return self._kernels.philox_words(n, seed, first_block)
+
     def randn(self, shape, dtype):
         with self.cuda_device:
             return self.generator.randn(shape, dtype.numpy_name)

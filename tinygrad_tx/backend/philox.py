@@ -11,6 +11,12 @@ import math
 import numpy as np
 
 
+def uniform_from_words(words):
+    """float32 uniforms in [0, 1) from uint32 words: the top 24 bits, exactly representable. The attention kernel's
+    dropout makes its uniforms the same way (attention.cu, dropout_scale)."""
+    return (words >> 8).astype(np.float32) * np.float32(2.0 ** -24)
+
+
 class PhiloxGenerator:
     def __init__(self, xp, philox_words, seed=0):
         """xp: the array module (cupy); philox_words(n, seed, first_block) -> n uint32 words."""
@@ -28,16 +34,20 @@ class PhiloxGenerator:
             raise ValueError(f"set_rng_state on a CUDA device: expected {{'seed': int, 'offset': int}}, got {state!r}")
         self.seed_value, self.offset = int(state["seed"]), int(state["offset"])
 
+    def reserve(self, n):
+        """(seed, first block) of n fresh words, skipped over as a draw would use them, for a kernel to make."""
+        position = (self.seed_value, self.offset)
+        self.offset += -(-n // 4)
+        return position
+
     def _words(self, n):
         """n fresh words; the next draw starts at the next block of four."""
-        words = self.philox_words(n, self.seed_value, self.offset)
-        self.offset += -(-n // 4)
-        return words
+        return self.philox_words(n, *self.reserve(n))
 
     def _unit(self, n, dtype):
         """n uniform values in [0, 1): 24 random bits each for float32, 53 for float64 (two words)."""
         if np.dtype(dtype).itemsize <= 4:
-            return (self._words(n) >> 8).astype(np.float32) * np.float32(2.0 ** -24)
+            return uniform_from_words(self._words(n))
         words = self._words(2 * n).reshape(n, 2).astype(np.uint64)
         return ((words[:, 0] >> 5) * 2.0 ** 26 + (words[:, 1] >> 6)).astype(np.float64) * 2.0 ** -53
 

@@ -7,6 +7,7 @@ from ..ops.attention import ScaledDotProductAttention
 from ..ops.cross_entropy import CrossEntropy
 from ..ops.dims import broadcast_shape
 from ..ops.layer_norm import LayerNorm
+from ..ops.regenerated_dropout import RegeneratedDropout
 from ..ops.linear import Linear
 from ..tensor import Tensor
 

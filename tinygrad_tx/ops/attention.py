@@ -2,10 +2,13 @@
 
 Rows whose keys are all masked out produce zeros (and zero gradients) instead of NaN.
 The CPU path keeps the (L, S) probability matrix for backward; the GPU kernel (attention.cu,
-flash-attention style, for no mask or the causal mask and no dropout) keeps only the output and
-each row's logsumexp, and recomputes the probabilities blockwise in backward.
+flash-attention style, for no mask or the causal mask) keeps only the output and each row's
+logsumexp, and recomputes the probabilities blockwise in backward, and with them the dropout mask
+(a RegeneratedDropout: the mask's place in the GPU's random stream, never an array).
 """
+from ..autograd.function import tensor_class
 from .fused import AtForwardValues, FusedFunction
+from .regenerated_dropout import RegeneratedDropout
 
 
 class ScaledDotProductAttention(FusedFunction):
@@ -14,7 +17,7 @@ class ScaledDotProductAttention(FusedFunction):
     @staticmethod
     def forward(ctx, q, k, v, mask, dropout_keep, scale):
         # mask: None, a bool tensor (True = may attend) or a float tensor added to the scores
-        # dropout_keep: None, or a float tensor of 0 and 1/(1-p) drawn by the caller
+        # dropout_keep: None, a float tensor of 0 and 1/(1-p) drawn by the caller, or a RegeneratedDropout
         backend = q.backend
         ctx.backend, ctx.kernels = backend, backend.kernels
         causal = mask is not None and getattr(mask, "is_causal_mask", False)  # set by F.scaled_dot_product_attention
@@ -27,10 +30,12 @@ class ScaledDotProductAttention(FusedFunction):
             and all(t.shape[-1] == 1 or t.array.strides[-1] == t.array.itemsize for t in (q, k, v)) \
             and not (mask is not None and mask.requires_grad)
         ctx.save_for_backward(*((q, k, v) if ctx.keeps_all else (None, None, None if empty else v)))
-        if ctx.kernels is not None and dropout_keep is None and (mask is None or causal) \
+        regenerated = isinstance(dropout_keep, RegeneratedDropout)
+        if ctx.kernels is not None and (dropout_keep is None or regenerated) and (mask is None or causal) \
                 and ctx.kernels.supports_attention(q.array, k.array, v.array):
             ctx.save_for_backward(q, k, v)  # the kernel's backward reads all three
-            out, lse = ctx.kernels.attention_forward(q.array, k.array, v.array, scale, causal)
+            ctx.dropout = dropout_keep.kernel_arguments if regenerated else None
+            out, lse = ctx.kernels.attention_forward(q.array, k.array, v.array, scale, causal, ctx.dropout)
             ctx.saved_arrays, ctx.causal = (out, lse), causal  # out: the kernel's own copy, not user-visible memory
             return backend.copy(out)
         ctx.kernels = None
@@ -53,7 +58,8 @@ class ScaledDotProductAttention(FusedFunction):
         exps = backend.exp(scores - row_max)
         totals = backend.sum(exps, -1, True)
         probs = exps / backend.where(totals > 0, totals, 1)
-        used = probs * dropout_keep.array if dropout_keep is not None else probs
+        ctx.keep = _keep_values(dropout_keep)
+        used = probs * ctx.keep if dropout_keep is not None else probs
         ctx.saved_arrays = (probs, used, q_array, k_array, v_array)
         ctx.backend = backend
         return backend.matmul(used, v_array)
@@ -67,14 +73,15 @@ class ScaledDotProductAttention(FusedFunction):
         if ctx.kernels is not None:
             out, lse = ctx.saved_arrays
             q, k, v = (t.array for t in ctx.arguments[:3])
-            return (*ctx.kernels.attention_backward(grad_output, q, k, v, out, lse, scale, ctx.causal), None, None, None)
+            return (*ctx.kernels.attention_backward(grad_output, q, k, v, out, lse, scale, ctx.causal, ctx.dropout),
+                    None, None, None)
         probs, used, q, k, v = ctx.saved_arrays
         backend = ctx.backend
         swap = _swap_last(grad_output.ndim)
         grad_v = backend.matmul(backend.transpose(used, swap), grad_output)
         grad_probs = backend.matmul(grad_output, backend.transpose(v, swap))
         if dropout_keep is not None:
-            grad_probs = grad_probs * dropout_keep.array
+            grad_probs = grad_probs * ctx.keep
         grad_scores = probs * (grad_probs - (grad_probs * probs).sum(axis=-1, keepdims=True))
         grad_q = backend.matmul(grad_scores, k) * scale
         grad_k = backend.matmul(backend.transpose(grad_scores, swap), q) * scale
@@ -104,9 +111,17 @@ class ScaledDotProductAttention(FusedFunction):
         exps = (scores - row_max).exp()
         totals = exps.sum(-1, keepdim=True)
         probs = exps / totals.masked_fill(totals == 0, 1)
+        if isinstance(dropout_keep, RegeneratedDropout):  # a constant: the mask has no gradient
+            dropout_keep = tensor_class()._make(dropout_keep.keep_array(), q.device)
         if dropout_keep is not None:
             probs = probs * dropout_keep
         return probs @ v
+
+
+def _keep_values(dropout_keep):
+    if isinstance(dropout_keep, RegeneratedDropout):
+        return dropout_keep.keep_array()
+    return None if dropout_keep is None else dropout_keep.array
 
 
 def _sum_to_shape(backend, array, shape):
