@@ -88,6 +88,24 @@ def test_command_line_train_interrupt_resume_and_sample(tmp_path):
     assert sample.stdout.startswith("ROMEO:") and len(sample.stdout.splitlines()[0]) >= 6
 
 
+def test_data_parallel_on_two_ranks_saves_from_rank_0_and_resumes_on_one(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "tests", "distributed"))
+    from launch import check, run_ranks
+    flags = ["--n-layer", 1, "--n-head", 2, "--n-embd", 16, "--block-size", 16, "--batch-size", 2, "--eval-iters", 1,
+             "--eval-interval", 3, "--log-interval", 3, "--sample-tokens", 5, "--out-dir", tmp_path]
+    output = check(run_ranks("tinygrad_tx.train", "--max-iters", 6, *flags))
+    assert "on cpu, 2 ranks; 6 iterations of 2x16 tokens on each rank" in output
+    assert output.count("iter 6: train loss") == 1 and output.count("sample:") == 1  # rank 0 alone reports
+    records = read_metrics(tmp_path)
+    assert [r["iter"] for r in records] == [0, 3, 3, 6, 6]  # one writer: no line twice over
+    assert records[1]["tokens_per_s"] is not None and json.loads((tmp_path / "ckpt" / "state.json").read_text())[
+        "iteration"] == 6
+    resumed = Trainer(small_config(tmp_path, n_embd=16, max_iters=8, eval_interval=4), resume=True)
+    assert resumed.iteration == 6 and resumed.ranks.world_size == 1
+    resumed.train(resumed=True)
+    assert json.loads((tmp_path / "ckpt" / "state.json").read_text())["iteration"] == 8
+
+
 def test_tokenizers_round_trip_and_serialize():
     text = "First Citizen:\nBefore we proceed, hear me speak."
     char = CharTokenizer.from_text(text)

@@ -17,10 +17,12 @@ def free_port():
 
 
 def run_ranks(worker, *args, nproc=2, timeout=120, env=None):
-    """CompletedProcess of `python -m tinygrad_tx.distributed.run --nproc-per-node nproc workers/worker args`."""
+    """CompletedProcess of `python -m tinygrad_tx.distributed.run --nproc-per-node nproc workers/worker args`;
+    a worker not ending in .py is a module (-m)."""
     pytest.importorskip("mpi4py", reason="the distributed tests need mpi4py and an MPI (pip install mpich)")
+    program = [os.path.join(WORKERS, worker)] if worker.endswith(".py") else ["-m", worker]
     command = [sys.executable, "-m", "tinygrad_tx.distributed.run", "--nproc-per-node", str(nproc),
-               "--master-port", str(free_port()), os.path.join(WORKERS, worker), *map(str, args)]
+               "--master-port", str(free_port()), *program, *map(str, args)]
     environment = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout)
 
