@@ -169,8 +169,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             attn_mask = attn_mask.to(query.dtype)
         broadcast_shape("scaled_dot_product_attention", attn_mask.shape, query.shape[:-1] + (source_length,))
     keep = None
-    if dropout_p > 0:
-        keep = _keep_mask(query.shape[:-1] + (source_length,), dropout_p, query)
+    if dropout_p > 0:  # on a GPU the kernel regenerates the mask instead of reading a (..., L, S) array
+        shape = query.shape[:-1] + (source_length,)
+        keep = RegeneratedDropout.reserve(query.backend, shape, dropout_p, query.dtype) or \
+            _keep_mask(shape, dropout_p, query)
     if scale is None:  # with no features every score is 0, whatever the scale
         scale = 1 / math.sqrt(query.shape[-1]) if query.shape[-1] else 1.0
     return ScaledDotProductAttention.apply(query, key, value, attn_mask, keep, scale)
