@@ -11,6 +11,8 @@
 #   e. the race: GPT-2 124M training steps against PyTorch eager, alternating (benchmarks/gpt2_race.py), then
 #      each kernel against its CuPy array code (benchmarks/gpu_benchmark.py)
 #   f. the rest of the suite with 'cuda' in the device list
+#   g. data parallelism on one GPU: NCCL at world size 1 (collectives in float32/float16/bfloat16, DDP's buckets
+#      against the plain model), the MPI backend with GPU tensors; two GPUs in two ranks stay unchecked here
 # Each stage has its own time limit; a failing stage is recorded and the next one runs. Everything goes to
 # OUT_DIR; the summary at the end lists each stage's status and time, and the exit status is non-zero if any
 # stage failed. Without a GPU the GPU stages are skipped (a dry run of the script itself).
@@ -64,6 +66,7 @@ stage e_race 150 "$PY" benchmarks/gpt2_race.py --out "$OUT/race.json"
 stage e_kernels 45 "$PY" benchmarks/gpu_benchmark.py --steps 10
 stage f_suite 120 "$PY" -m pytest -q -rs -p no:cacheprovider -x tests --ignore=tests/test_random_programs.py \
     --ignore=tests/test_random_programs_float32.py
+stage g_nccl 90 "$PY" -m tinygrad_tx.distributed.run --nproc-per-node 1 tests/distributed/workers/gpu_nccl.py
 
 echo "== summary"
 cat "$SUMMARY"
