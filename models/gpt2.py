@@ -200,6 +200,15 @@ class GPT2(nn.Module):
             loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1), ignore_index=-1)
         return logits, loss
 
+    def crop_block_size(self, block_size):
+        """Keep the first block_size positions (e.g. a pretrained model fine-tuned on shorter windows)."""
+        if not 0 < block_size <= self.config.block_size:
+            raise ValueError(f"crop_block_size: {block_size} is not in 1..{self.config.block_size}")
+        self.config.block_size = block_size
+        wpe = self.transformer.wpe
+        wpe.weight = nn.Parameter(wpe.weight.detach()[:block_size].contiguous())  # (block_size, C)
+        wpe.num_embeddings = block_size
+
     def configure_optimizers(self, weight_decay, learning_rate, betas=(0.9, 0.95)):
         """AdamW that decays matrices (Linear weights, embeddings) but not biases or LayerNorm gains."""
         parameters = [p for p in self.parameters() if p.requires_grad]
@@ -271,8 +280,8 @@ class GPT2(nn.Module):
     _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
     @classmethod
-    def from_pretrained(cls, path, dtype=None, device=None):
-        """Load a local HuggingFace GPT-2 directory (config.json + model.safetensors)."""
+    def from_pretrained(cls, path, dtype=None, device=None, dropout=0.0):
+        """Load a local HuggingFace GPT-2 directory (config.json + model.safetensors); dropout for fine-tuning."""
         with open(os.path.join(path, "config.json")) as f:
             hf = json.load(f)
         if hf.get("model_type", "gpt2") != "gpt2":
@@ -280,7 +289,7 @@ class GPT2(nn.Module):
         if hf.get("activation_function", "gelu_new") not in ("gelu_new", "gelu_pytorch_tanh"):
             raise ValueError(f"from_pretrained: activation {hf['activation_function']!r} is not GPT-2's tanh GELU")
         config = GPT2Config(block_size=hf["n_positions"], vocab_size=hf["vocab_size"], n_layer=hf["n_layer"],
-                            n_head=hf["n_head"], n_embd=hf["n_embd"], bias=True,
+                            n_head=hf["n_head"], n_embd=hf["n_embd"], bias=True, dropout=dropout,
                             layer_norm_epsilon=hf.get("layer_norm_epsilon", 1e-5))
         model = cls(config)
         weights = load_safetensors(os.path.join(path, "model.safetensors"))
@@ -296,8 +305,9 @@ class GPT2(nn.Module):
             model.to(*(a for a in (device, dtype) if a is not None))
         return model
 
-    def save_pretrained(self, path):
-        """Write a directory that transformers.GPT2LMHeadModel.from_pretrained loads."""
+    def save_pretrained(self, path, eos_token_id=50256):
+        """Write a directory that transformers.GPT2LMHeadModel.from_pretrained loads. eos_token_id: the
+        tokenizer's <|endoftext|> (GPT-2's is 50256; None for a vocabulary without one)."""
         if not self.config.bias:
             raise ValueError("save_pretrained: HuggingFace's GPT-2 always has biases; this model has bias=False")
         os.makedirs(path, exist_ok=True)
@@ -307,7 +317,11 @@ class GPT2(nn.Module):
               "n_head": c.n_head, "n_inner": None, "activation_function": "gelu_new",
               "resid_pdrop": c.dropout, "embd_pdrop": c.dropout, "attn_pdrop": c.dropout,
               "layer_norm_epsilon": c.layer_norm_epsilon, "initializer_range": 0.02,
-              "tie_word_embeddings": True, "bos_token_id": 50256, "eos_token_id": 50256}
+              "tie_word_embeddings": True}
+        if eos_token_id is not None and eos_token_id < c.vocab_size:
+            hf.update(bos_token_id=eos_token_id, eos_token_id=eos_token_id)  # GPT-2 begins and ends with it
+        else:
+            hf.update(bos_token_id=None, eos_token_id=None)
         with open(os.path.join(path, "config.json"), "w") as f:
             json.dump(hf, f, indent=2)
         state = {}

@@ -98,8 +98,14 @@ class BPETokenizer:
         return ids + self.encode_ordinary(text[start:])
 
     def encode_ordinary(self, text):
+        return self._encode_words(split_words(text))
+
+    def stream_encoder(self):
+        return BPEStreamEncoder(self)
+
+    def _encode_words(self, words):
         ids, cache = [], self.cache
-        for word in split_words(text):
+        for word in words:
             word_ids = cache.get(word)
             if word_ids is None:
                 word_ids = self.merge_word(word)
@@ -201,6 +207,24 @@ class BPETokenizer:
 
 
 GPT2Tokenizer = BPETokenizer  # GPT-2's tokenizer is this one with OpenAI's 50,000 merges
+
+
+class BPEStreamEncoder:
+    """Ids of a text that arrives in pieces, the same as encode_ordinary of the whole text, without holding it.
+    Each piece's last two words wait for the next piece: the last may go on, and the one before may be the
+    start of a contraction or a space run that the next characters decide (' then ll is 'll)."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.pending = tokenizer, ""
+
+    def push(self, text):
+        words = split_words(self.pending + text)
+        self.pending = "".join(words[-2:])
+        return self.tokenizer._encode_words(words[:-2])
+
+    def finish(self):
+        words, self.pending = split_words(self.pending), ""
+        return self.tokenizer._encode_words(words)
 
 
 def _token_bytes(token):

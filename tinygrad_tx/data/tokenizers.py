@@ -40,8 +40,15 @@ class ByteTokenizer:
     def encode(self, text):
         return list(text.encode("utf-8", errors="surrogateescape"))  # a non-UTF-8 file's bytes as read
 
+    def decode_bytes(self, ids):
+        try:
+            return bytes(int(i) for i in ids)
+        except ValueError:  # bytes() names no id; say which one
+            bad = next(int(i) for i in ids if not 0 <= int(i) < 256)
+            raise ValueError(f"ByteTokenizer.decode: id {bad} is outside the vocabulary of 256 bytes") from None
+
     def decode(self, ids):
-        return bytes(int(i) for i in ids).decode("utf-8", errors="replace")
+        return self.decode_bytes(ids).decode("utf-8", errors="replace")
 
     def to_dict(self):
         return {"kind": self.kind}
