@@ -35,34 +35,34 @@ def assert_close_bf16(ours, theirs, what="value", scale_ulps=1, at_least=1e-6):
                                equal_nan=True)
 
 
-def leaves(lib, arrays, requires_grad):
+def leaves(lib, arrays, requires_grad, device="cpu"):
     """Float arrays become bfloat16 leaves (rounded by each library); others (indices, masks) stay as they are."""
     made = []
     for array, needs_grad in zip(arrays, requires_grad):
         array = np.asarray(array)
         if array.dtype.kind == "f":
-            t = tg.tensor(array.astype(np.float32)).bfloat16() if lib is TG else \
+            t = tg.tensor(array.astype(np.float32), device=device).bfloat16() if lib is TG else \
                 torch.tensor(array.astype(np.float32)).bfloat16()
             made.append(t.requires_grad_(needs_grad))
         else:
-            made.append(tg.tensor(array) if lib is TG else torch.tensor(array))
+            made.append(tg.tensor(array, device=device) if lib is TG else torch.tensor(array))
     return made
 
 
-def compare_bf16(fn, *arrays, grad=True, scale_ulps=1):
+def compare_bf16(fn, *arrays, grad=True, scale_ulps=1, device="cpu"):
     """fn(lib, *tensors) on bfloat16 leaves in both libraries: the same output dtypes and values; with grad, the
     same bfloat16 gradients for every float input (backward of the outputs weighted by fixed random numbers)."""
     requires_grad = [grad and np.asarray(a).dtype.kind == "f" for a in arrays]
     results = []
     for lib in (TG, TORCH):
-        inputs = leaves(lib, arrays, requires_grad)
+        inputs = leaves(lib, arrays, requires_grad, device if lib is TG else None)
         outputs = fn(lib, *inputs)
         outputs = list(outputs) if isinstance(outputs, (tuple, list)) else [outputs]
         loss = None
         for i, out in enumerate(outputs):
             if grad and out.requires_grad:
                 weights = rng(100 + i).standard_normal(tuple(out.shape)).astype(np.float32)
-                w = (tg.tensor(weights) if lib is TG else torch.tensor(weights)).to(out.dtype)
+                w = (tg.tensor(weights, device=out.device) if lib is TG else torch.tensor(weights)).to(out.dtype)
                 loss = (out * w).sum() if loss is None else loss + (out * w).sum()
         if loss is not None:
             loss.backward()
@@ -73,7 +73,7 @@ def compare_bf16(fn, *arrays, grad=True, scale_ulps=1):
         if t.dtype.is_floating_point:
             assert_close_bf16(o, t, f"output {i}", scale_ulps)
         else:
-            np.testing.assert_array_equal(o.numpy(), t.numpy(), err_msg=f"output {i}")
+            np.testing.assert_array_equal(o.cpu().numpy(), t.numpy(), err_msg=f"output {i}")
     for i, (o, t) in enumerate(zip(our_inputs, their_inputs)):
         if t.requires_grad and t.grad is not None:
             if o.grad is None:  # an op without a gradient here, a zero one in torch (sign)
@@ -189,7 +189,8 @@ def test_python_numbers_promote_as_torch(name, scalar):
 
 def test_promote_bfloat16_with_float16_is_float32():
     assert dtypes.promote(tg.bfloat16, tg.float16) is dtypes.promote(tg.float16, tg.bfloat16) is tg.float32
-    assert dtypes.promote(tg.bfloat16, tg.int64) is tg.bfloat16 and dtypes.promote(tg.bfloat16, tg.float64) is tg.float64
+    assert dtypes.promote(tg.bfloat16, tg.int64) is tg.bfloat16
+    assert dtypes.promote(tg.bfloat16, tg.float64) is tg.float64
 
 
 def test_a_python_number_is_not_rounded_to_bfloat16_first():
@@ -202,7 +203,7 @@ def test_a_python_number_is_not_rounded_to_bfloat16_first():
         assert op(x).tolist() == op(t).tolist()
 
 
-# --- elementwise ops -----------------------------------------------------------------------------------------------------
+# --- elementwise ops --------------------------------------------------------------------------------------------------
 UNARY = {
     "exp": lambda lib, x: x.exp(), "exp2": lambda lib, x: x.exp2(), "expm1": lambda lib, x: x.expm1(),
     "tanh": lambda lib, x: x.tanh(), "sigmoid": lambda lib, x: x.sigmoid(), "relu": lambda lib, x: x.relu(),
@@ -263,7 +264,7 @@ def test_mixed_with_float32_promotes_and_the_bfloat16_side_gets_a_bfloat16_gradi
     compare_bf16(mixed, randn(*shapes[0], seed=1), randn(*shapes[1], seed=2))
 
 
-# --- reductions --------------------------------------------------------------------------------------------------------
+# --- reductions -------------------------------------------------------------------------------------------------------
 REDUCE = {
     "sum": lambda lib, x: x.sum(), "sum_dim": lambda lib, x: x.sum(-1), "sum_keepdim": lambda lib, x: x.sum(0, True),
     "mean": lambda lib, x: x.mean(), "mean_dim": lambda lib, x: x.mean(-1),
@@ -276,7 +277,8 @@ REDUCE = {
     "log_softmax": lambda lib, x: x.log_softmax(-1), "cumsum": lambda lib, x: x.cumsum(-1),
     "norm": lambda lib, x: x.norm(), "norm_dim": lambda lib, x: x.norm(dim=-1), "norm_1": lambda lib, x: x.norm(1),
     "norm_3": lambda lib, x: x.norm(3, dim=0), "norm_inf": lambda lib, x: x.norm(float("inf")),
-    "topk": lambda lib, x: x.topk(2, -1)[0], "sort": lambda lib, x: x.sort(dim=-1, stable=True)[0],  # rounding makes ties
+    "topk": lambda lib, x: x.topk(2, -1)[0],
+    "sort": lambda lib, x: x.sort(dim=-1, stable=True)[0],  # rounding makes ties: stable, to order them alike
 }
 
 
@@ -374,6 +376,39 @@ def test_embedding_gets_a_bfloat16_table_gradient():
     compare_bf16(lambda lib, table, i: lib.F.embedding(i, table), randn(10, 4), ids)
 
 
+FUSED = {
+    "layer_norm": (lambda lib, x, w, b: lib.F.layer_norm(x, (16,), w, b), "layer_norm_forward"),
+    "softmax": (lambda lib, x, w, b: x.softmax(-1), "softmax_forward"),
+    "log_softmax": (lambda lib, x, w, b: x.log_softmax(-1), "softmax_forward"),
+    "gelu": (lambda lib, x, w, b: lib.F.gelu(x), "gelu_forward"),
+    "gelu_tanh": (lambda lib, x, w, b: lib.F.gelu(x, approximate="tanh"), "gelu_forward"),
+    "cross_entropy": (lambda lib, x, w, b: lib.F.cross_entropy(x, (x.detach() > 0).long().sum(-1)),
+                      "cross_entropy_forward"),
+}
+
+
+@pytest.mark.parametrize("name", FUSED)
+def test_fused_ops_hand_bfloat16_to_the_gpu_kernels(monkeypatch, name):
+    """On a GPU the fused ops' kernels read bfloat16 and compute in float32 themselves: the op is not widened
+    first. A CPU-backed stand-in GPU runs the real kernels through the CPU executor of the kernel tests."""
+    executor = pytest.importorskip("cuda_cpu.executor")
+    if executor.COMPILER is None:
+        pytest.skip("needs a C++ compiler (g++) for the CPU executor")
+    from cuda_cpu.executed_kernels import ExecutedKernels
+    from tinygrad_tx import backend
+    from tinygrad_tx.backend.numpy_backend import NumpyBackend
+    fake = NumpyBackend()
+    fake.device, fake.kernels = "cuda:6", ExecutedKernels()
+    monkeypatch.setitem(backend._backends, "cuda:6", fake)
+    seen = []
+    supports = fake.kernels.supports
+    monkeypatch.setattr(fake.kernels, "supports", lambda *arrays: seen.extend(
+        a.dtype.name for a in arrays if a is not None) or supports(*arrays))
+    fn, kernel = FUSED[name]
+    compare_bf16(fn, randn(6, 16) * 2, randn(16, seed=1), randn(16, seed=2), device="cuda:6")
+    assert fake.kernels.calls[kernel] == 1 and set(seen) == {"bfloat16"}
+
+
 # --- movement and indexing: values move exactly -----------------------------------------------------------------------
 MOVEMENT = {
     "reshape_permute": lambda lib, x: x.reshape(4, 6).permute(1, 0),
@@ -411,7 +446,7 @@ def test_a_view_of_a_bfloat16_tensor_shares_its_memory():
     assert x.tolist() == [[1.5, 1.5, 1.5], [0.0, 0.0, 2.0]]
 
 
-# --- the graph: float32 inside, bfloat16 outside -----------------------------------------------------------------------------
+# --- the graph: float32 inside, bfloat16 outside ----------------------------------------------------------------------
 def test_an_in_place_edit_of_a_saved_bfloat16_tensor_is_caught():
     """The op saves its float32 copy of x, but that copy shares x's version counter: editing x still fails."""
     x = tg.randn(3, dtype=tg.bfloat16, requires_grad=True)
@@ -540,7 +575,7 @@ def test_autocast_without_ml_dtypes_says_how_to_install_it(monkeypatch):
         Precision("bfloat16", "cpu")
 
 
-# --- saving ---------------------------------------------------------------------------------------------------------------
+# --- saving -----------------------------------------------------------------------------------------------------------
 def test_save_and_load_keep_bfloat16_bits(tmp_path):
     """tinygrad_tx.save stores tensors as safetensors, where BF16 is bfloat16's own bits (round trips against
     safetensors.torch are in test_serialization.py)."""
@@ -553,7 +588,7 @@ def test_save_and_load_keep_bfloat16_bits(tmp_path):
         assert loaded[name].numpy().tobytes() == tensor.detach().numpy().tobytes()
 
 
-# --- training -------------------------------------------------------------------------------------------------------------
+# --- training ---------------------------------------------------------------------------------------------------------
 def _train_losses(tmp_path, dtype, **overrides):
     from test_train import small_config
     from tinygrad_tx.trainer import Trainer, read_metrics
