@@ -400,3 +400,233 @@ def test_init_records_no_graph():
     loss = (weight * weight).sum()
     loss.backward()
     assert_close(weight.grad, 2 * to_numpy(weight))
+
+
+# --- activations, Flatten, Identity -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_silu_matches_torch(dtype):
+    check_layer(nn.SiLU(), torch.nn.SiLU(), randn(3, 7) * 4, dtype)
+    assert repr(nn.SiLU()) == "SiLU()" and repr(nn.SiLU(inplace=True)) == "SiLU(inplace=True)"
+
+
+def test_silu_inplace_writes_the_input_and_keeps_the_gradient():
+    results = []
+    for lib in (tg, torch):
+        leaf = lib.tensor(randn(2, 5), requires_grad=True)
+        hidden = leaf * 2
+        out = (nn if lib is tg else torch.nn).functional.silu(hidden, inplace=True)
+        assert out is hidden
+        (out * out).sum().backward()
+        results.append((to_numpy(out), to_numpy(leaf.grad)))
+    assert_close(results[0][0], results[1][0])
+    assert_close(results[0][1], results[1][1])
+
+
+@pytest.mark.parametrize("name", ["Softmax", "LogSoftmax"])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_softmax_modules_match_torch(name, dim):
+    check_layer(getattr(nn, name)(dim), getattr(torch.nn, name)(dim), randn(3, 4, 5) * 3)
+    assert repr(getattr(nn, name)(dim)) == repr(getattr(torch.nn, name)(dim))
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape", [(5,), (3, 5), (2, 3, 5), (2, 3, 4, 5)], ids=str)
+def test_softmax_without_dim_warns_and_picks_torchs_dim(name, shape):
+    x = randn(*shape)
+    with pytest.warns(UserWarning, match="Implicit dimension choice"):
+        ours = getattr(nn.functional, name)(tg.tensor(x))
+    with pytest.warns(UserWarning):
+        theirs = getattr(torch.nn.functional, name)(torch.tensor(x))
+    assert_close(ours, theirs)
+    with pytest.warns(UserWarning, match="Implicit dimension choice"):
+        assert_close(getattr(nn, "Softmax" if name == "softmax" else "LogSoftmax")()(tg.tensor(x)), theirs)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_dtype_casts_first(name):
+    x = randn(3, 4, dtype=np.float32) * 3
+    ours = getattr(nn.functional, name)(tg.tensor(x, requires_grad=True), dim=1, dtype=tg.float64)
+    theirs = getattr(torch.nn.functional, name)(torch.tensor(x, requires_grad=True), dim=1, dtype=torch.float64)
+    assert ours.dtype is tg.float64
+    assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("start_dim, end_dim", [(1, -1), (0, -1), (1, 2), (2, 3), (-2, -1), (3, 3)])
+def test_flatten_matches_torch(start_dim, end_dim):
+    check_layer(nn.Flatten(start_dim, end_dim), torch.nn.Flatten(start_dim, end_dim), randn(2, 3, 4, 5))
+    assert repr(nn.Flatten()) == repr(torch.nn.Flatten())
+
+
+def test_identity_takes_and_ignores_arguments():
+    layer = nn.Identity(54, unused_argument=0.1)
+    x = tg.ones(2, 3)
+    assert layer(x) is x and repr(layer) == "Identity()"
+
+
+def test_functional_silu_and_one_hot():
+    from conftest import compare
+    compare(lambda lib, x: lib.F.silu(x), randn(4, 5) * 3)
+    compare(lambda lib, t: lib.F.one_hot(t, 5), np.array([[0, 4], [2, 2]]), grad=False)
+    compare(lambda lib, t: lib.F.one_hot(t), np.array([3, 1, 0]), grad=False)
+
+
+# --- RMSNorm ------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("normalized_shape", [6, (6,), (4, 6)], ids=str)
+@pytest.mark.parametrize("options", [{}, {"eps": 1e-3}, {"elementwise_affine": False}], ids=str)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_rms_norm_matches_torch(normalized_shape, options, dtype):
+    ours, theirs = nn.RMSNorm(normalized_shape, **options), torch.nn.RMSNorm(normalized_shape, **options)
+    for p in ours.parameters():  # not the default ones, so the scale is tested
+        with tg.no_grad():
+            p.copy_(tg.tensor(randn(*p.shape, seed=5)))
+    check_layer(ours, theirs, randn(3, 4, 6) * 3 + 1, dtype)
+    assert repr(ours) == repr(theirs)
+    assert [name for name, _ in ours.named_parameters()] == [name for name, _ in theirs.named_parameters()]
+
+
+def test_rms_norm_default_eps_on_a_tiny_row_and_16_bit_input():
+    """eps=None is the computing dtype's epsilon: it decides the value of a row of near-zeros. A float16 input is
+    computed in float32 (PyTorch's CPU), so its eps is float32's."""
+    tiny = np.full((2, 4), 1e-5)
+    for dtype in (np.float64, np.float32):
+        assert_close(nn.functional.rms_norm(tg.tensor(tiny.astype(dtype)), (4,)),
+                     torch.nn.functional.rms_norm(torch.tensor(tiny.astype(dtype)), (4,)))
+    x = randn(3, 8).astype(np.float16)
+    ours = nn.functional.rms_norm(tg.tensor(x), (8,), tg.tensor(randn(8, seed=1).astype(np.float16)))
+    theirs = torch.nn.functional.rms_norm(torch.tensor(x), (8,), torch.tensor(randn(8, seed=1).astype(np.float16)))
+    assert ours.dtype is tg.float16
+    assert_close(ours, theirs, rtol=1e-3, atol=1e-3)
+
+
+def test_rms_norm_double_backward_and_errors():
+    from conftest import compare
+    def fn(lib, x, w):
+        out = lib.F.rms_norm(x, (5,), w, eps=1e-6)
+        (gx,) = (tg.autograd.grad if lib.name != "torch" else torch.autograd.grad)((out ** 3).sum(), x,
+                                                                                   create_graph=True)
+        return (gx * gx).sum()
+    compare(fn, randn(3, 5), randn(5, seed=1))
+    with pytest.raises(RuntimeError, match=r"rms_norm: input of shape \(3, 5\) does not end with"):
+        nn.RMSNorm(4)(tg.ones(3, 5))
+    with pytest.raises(RuntimeError, match="rms_norm: weight of shape"):
+        nn.functional.rms_norm(tg.ones(3, 5), (5,), tg.ones(4))
+
+
+# --- Embedding: padding_idx, max_norm, from_pretrained ------------------------------------------------------------------
+@pytest.mark.parametrize("padding_idx", [0, 3, -1])
+def test_embedding_padding_idx_matches_torch(padding_idx):
+    ours, theirs = nn.Embedding(6, 4, padding_idx=padding_idx), torch.nn.Embedding(6, 4, padding_idx=padding_idx)
+    assert ours.padding_idx == theirs.padding_idx and repr(ours) == repr(theirs)
+    np.testing.assert_array_equal(to_numpy(ours.weight)[ours.padding_idx], np.zeros(4))  # starts at zero
+    with tg.no_grad():  # a non-zero padding row: it is read as is, but gets no gradient
+        ours.weight.copy_(tg.tensor(randn(6, 4)))
+    indices = np.array([[0, 3, 5, 5], [3, 3, 1, 0]])
+    check_layer(ours, theirs, indices)
+    np.testing.assert_array_equal(to_numpy(ours.weight.grad)[ours.padding_idx], np.zeros(4))
+
+
+def test_embedding_max_norm_renormalizes_rows_as_torch():
+    table = randn(6, 3) * 3
+    for norm_type in (2.0, 1.0):
+        ours = nn.Embedding.from_pretrained(tg.tensor(table.copy()), freeze=False, max_norm=1.5, norm_type=norm_type)
+        theirs = torch.nn.Embedding.from_pretrained(torch.tensor(table.copy()), freeze=False, max_norm=1.5,
+                                                    norm_type=norm_type)
+        check_layer(ours, theirs, np.array([[0, 2, 2], [5, 0, 1]]))
+        assert_close(ours.weight, theirs.weight, what="the table after renormalizing rows 0, 1, 2, 5")
+
+
+def test_embedding_from_pretrained():
+    table = tg.tensor(randn(4, 3))
+    frozen = nn.Embedding.from_pretrained(table)
+    assert not frozen.weight.requires_grad and frozen.weight.shape == (4, 3)
+    np.testing.assert_array_equal(to_numpy(frozen(tg.tensor([2]))), to_numpy(table)[[2]])
+    trainable = nn.Embedding.from_pretrained(table, freeze=False, padding_idx=1)
+    assert trainable.weight.requires_grad and to_numpy(trainable.weight)[1].any()  # a given table is not zeroed
+    with pytest.raises(ValueError, match="2-dimensional"):
+        nn.Embedding.from_pretrained(tg.ones(3))
+
+
+def test_embedding_errors():
+    with pytest.raises(ValueError, match="padding_idx must be within num_embeddings"):
+        nn.Embedding(5, 2, padding_idx=5)
+    with pytest.raises(ValueError, match="padding_idx must be within num_embeddings"):
+        nn.Embedding(5, 2, padding_idx=-6)
+    with pytest.raises(NotImplementedError, match="scale_grad_by_freq"):
+        nn.Embedding(5, 2, scale_grad_by_freq=True)
+    with pytest.raises(NotImplementedError, match="sparse"):
+        nn.Embedding(5, 2, sparse=True)
+    with pytest.raises(ValueError, match="does not match num_embeddings"):
+        nn.Embedding(5, 2, _weight=tg.ones(5, 3))
+
+
+# --- ParameterList, ParameterDict ---------------------------------------------------------------------------------------
+def build_parameter_containers(lib_nn, lib):
+    class Mixture(lib_nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scales = lib_nn.ParameterList([lib.ones(3), lib_nn.Parameter(lib.zeros(2))])
+            self.scales.append(lib.full((4,), 2.0))
+            self.gates = lib_nn.ParameterDict({"up": lib.ones(2, 2), "down": lib.zeros(2)})
+            self.gates["mid"] = lib_nn.Parameter(lib.ones(1))
+
+        def forward(self, x):
+            return x * self.scales[-1].sum() + self.gates["up"].sum() + sum(p.sum() for p in self.scales)
+
+    return Mixture()
+
+
+def test_parameter_containers_register_as_torch():
+    ours, theirs = build_parameter_containers(nn, tg), build_parameter_containers(torch.nn, torch)
+    assert [name for name, _ in ours.named_parameters()] == [name for name, _ in theirs.named_parameters()]
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert all(isinstance(p, nn.Parameter) and p.requires_grad for p in ours.scales)
+    # (PyTorch's ParameterDict names the dtype by the old tensor type, FloatTensor)
+    assert repr(ours) == repr(theirs).replace("torch.", "tinygrad_tx.").replace("FloatTensor", "float32")
+    ours.load_state_dict({name: tg.tensor(value.numpy() + 1) for name, value in theirs.state_dict().items()})
+    np.testing.assert_array_equal(to_numpy(ours.gates["down"]), np.ones(2))
+    ours.double()
+    assert all(p.dtype is tg.float64 for p in ours.parameters())
+    out = ours(tg.ones(2, dtype=tg.float64))
+    out.sum().backward()
+    assert ours.scales[2].grad is not None and ours.gates["down"].grad is None
+
+
+def test_parameter_list_behaves_as_a_list():
+    plist = nn.ParameterList()
+    plist += [tg.ones(1), tg.ones(2)]
+    plist.extend([tg.ones(3)])
+    assert len(plist) == 3 and [p.shape for p in plist] == [(1,), (2,), (3,)]
+    assert plist[-1] is plist[2] and len(plist[1:]) == 2 and plist[1:][0] is plist[1]
+    plist[0] = tg.zeros(5)
+    assert isinstance(plist[0], nn.Parameter) and plist[0].shape == (5,)
+    with pytest.raises(IndexError, match="out of range"):
+        plist[3]
+    with pytest.raises(TypeError, match="iterable"):
+        plist.extend(tg.ones(2))
+    with pytest.raises(RuntimeError, match="should not be called"):
+        plist(tg.ones(1))
+
+
+def test_parameter_dict_behaves_as_a_dict():
+    pdict = nn.ParameterDict([("b", tg.ones(1)), ("a", tg.ones(2))])  # pairs keep their order
+    assert list(pdict) == ["b", "a"] and "a" in pdict and len(pdict) == 2
+    assert list(nn.ParameterDict({"b": tg.ones(1), "a": tg.ones(2)})) == ["a", "b"]  # a plain dict: sorted
+    assert pdict.get("c") is None and pdict.setdefault("c", tg.ones(3)).shape == (3,)
+    assert pdict.pop("b").shape == (1,) and list(pdict.keys()) == ["a", "c"]
+    assert pdict.popitem()[0] == "c"
+    merged = pdict | {"z": tg.ones(4)}
+    assert list(merged) == ["a", "z"] and list(pdict) == ["a"]
+    del pdict["a"]
+    assert len(pdict) == 0 and list(pdict.parameters()) == []
+    with pytest.raises(TypeError, match="keys must be strings"):
+        pdict[1] = tg.ones(1)
+    with pytest.raises(ValueError, match="element #0"):
+        pdict.update([("x", tg.ones(1), 3)])
+
+
+def test_parameter_containers_reach_the_optimizer():
+    model = build_parameter_containers(nn, tg)
+    optimizer = tg.optim.SGD(model.parameters(), lr=0.5)
+    model(tg.ones(2)).sum().backward()
+    optimizer.step()
+    np.testing.assert_array_equal(to_numpy(model.scales[0]), np.full(3, 1 - 0.5 * 2))

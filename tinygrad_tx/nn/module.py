@@ -225,11 +225,13 @@ class Module:
         return ""
 
     def __repr__(self):
-        lines = [f"{type(self).__name__}({self.extra_repr()}"]
-        for name, module in self.named_children():
-            child = repr(module).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {child}")
-        return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
+        """PyTorch's layout: a module without children and with a one-line extra_repr fits on one line; otherwise
+        each line of extra_repr (ParameterList's entries) and each child gets its own line, indented."""
+        extra_lines = self.extra_repr().split("\n") if self.extra_repr() else []
+        child_lines = [f"({name}): " + repr(module).replace("\n", "\n  ") for name, module in self.named_children()]
+        if not child_lines and len(extra_lines) <= 1:
+            return f"{type(self).__name__}({''.join(extra_lines)})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(extra_lines + child_lines) + "\n)"
 
 
 class _IncompatibleKeys:
