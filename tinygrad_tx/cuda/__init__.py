@@ -132,8 +132,8 @@ _matmul_precision = "high" if os.environ.get("CUPY_TF32") == "1" else "highest" 
 
 def set_float32_matmul_precision(precision):
     """torch.set_float32_matmul_precision: "highest" runs float32 matrix products in float32; "high" and
-    "medium" let cuBLAS run them on TF32 tensor cores (PyTorch's "medium" may use bfloat16, which NumPy and
-    CuPy lack: here it is TF32 too). Another name warns and changes nothing, as PyTorch's."""
+    "medium" let cuBLAS run them on TF32 tensor cores (PyTorch's "medium" may split float32 products into
+    bfloat16 ones: here it is TF32 too). Another name warns and changes nothing, as PyTorch's."""
     if precision not in MATMUL_PRECISIONS:
         warnings.warn(f"{precision} is not one of 'highest', 'high', or 'medium'; the current "
                       "set_float32_matmul_precision call has no effect.", stacklevel=2)
