@@ -175,6 +175,32 @@ def test_random_words_merge_as_huggingface(trained):
     assert [ours.encode(w) for w in words] == [e.ids for e in hf.encode_batch(words)]
 
 
+def test_long_words_merge_as_short_ones_and_as_huggingface(trained):
+    # runs of spaces or symbols longer than LONG_WORD bytes take the heap path; it must merge in the same order
+    ours, hf, _ = trained
+    generator = random.Random(1)
+    words = [generator.choice(" -=*etao") * generator.randint(65, 400) for _ in range(20)]
+    words += ["".join(generator.choice(" e\n") for _ in range(generator.randint(65, 300))) for _ in range(40)]
+    short_path = BPETokenizer(ours.vocab, ours.merges)
+    short_path.LONG_WORD = 10 ** 9
+    for word in words:
+        assert ours.encode(word) == short_path.encode(word) == hf.encode(word).ids
+    assert ours.decode(ours.encode(" " * 20_000)) == " " * 20_000  # n log n: this is quick
+
+
+def test_tokenizer_json_of_another_pipeline_is_refused(trained, tmp_path):
+    ours, hf, directory = trained
+    saved = json.loads(hf.to_str())
+    for change, message in ((dict(normalizer={"type": "NFC"}), "a normalizer"),
+                            (dict(pre_tokenizer={"type": "Whitespace"}), "not GPT-2's ByteLevel"),
+                            (dict(pre_tokenizer={**saved["pre_tokenizer"], "add_prefix_space": True}),
+                             "add_prefix_space"),
+                            (dict(model={**saved["model"], "dropout": 0.1}), "BPE dropout")):
+        (tmp_path / "tokenizer.json").write_text(json.dumps({**saved, **change}))
+        with pytest.raises(ValueError, match=message):
+            BPETokenizer.from_pretrained(tmp_path)
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: BPETokenizer.train("abc", 256), "at least 257"),
     (lambda: BPETokenizer({"a": 0, "b": 2}, []), "ids must be 0..1"),

@@ -9,6 +9,7 @@ A vocabulary is two files, as OpenAI and HuggingFace write them:
 Special tokens (GPT-2 has one, <|endoftext|>) are whole strings that map straight to their id.
 """
 import codecs
+import heapq
 import json
 import os
 import re
@@ -51,6 +52,7 @@ class BPETokenizer:
     by name (each also in vocab). Encoding caches each distinct word's ids: text repeats its words."""
     kind = "bpe"
     CACHE_SIZE = 1 << 17  # distinct words remembered; the first ones seen are the frequent ones, so keep those
+    LONG_WORD = 64        # bytes; longer words (runs of spaces or symbols) merge through a heap: n log n, not n^2
 
     def __init__(self, vocab, merges, special_tokens=(END_OF_TEXT,)):
         ids = sorted(vocab.values())
@@ -125,7 +127,10 @@ class BPETokenizer:
         symbols = [self.byte_ids[byte] for byte in data]
         if None in symbols:
             byte = data[symbols.index(None)]
-            raise ValueError(f"BPETokenizer.encode: the byte 0x{byte:02x} of {word!r} has no token in this vocabulary")
+            raise ValueError(f"BPETokenizer.encode: the byte 0x{byte:02x} of {word!r} has no token in this "
+                             "vocabulary")
+        if len(symbols) > self.LONG_WORD:
+            return self._merge_long_word(symbols)
         merge_table = self.merge_table
         while len(symbols) > 1:
             ranked = [(merge_table[pair][0], pair) for pair in zip(symbols, symbols[1:]) if pair in merge_table]
@@ -143,6 +148,29 @@ class BPETokenizer:
                     i += 1
             symbols = out
         return tuple(symbols)
+
+    def _merge_long_word(self, symbols):
+        """merge_word's merges in the same order (the earliest-learned pair first, leftmost first), found with a
+        heap of (rank, position, pair) over a linked list of the symbols instead of a scan per merge."""
+        merge_table, n = self.merge_table, len(symbols)
+        following, preceding = list(range(1, n + 1)), list(range(-1, n - 1))  # neighbours; n and -1 mean none
+        heap = [(merge_table[pair][0], i, pair) for i, pair in enumerate(zip(symbols, symbols[1:]))
+                if pair in merge_table]
+        heapq.heapify(heap)
+        while heap:
+            _, i, pair = heapq.heappop(heap)
+            j = following[i]
+            if symbols[i] is None or j == n or (symbols[i], symbols[j]) != pair:
+                continue  # stale: a merge since then changed one of the two
+            symbols[i], symbols[j] = merge_table[pair][1], None
+            following[i] = following[j]
+            if following[i] < n:
+                preceding[following[i]] = i
+            for left, right in ((preceding[i], i), (i, following[i])):  # the pairs the new token is part of
+                if left >= 0 and right < n and (symbols[left], symbols[right]) in merge_table:
+                    new_pair = (symbols[left], symbols[right])
+                    heapq.heappush(heap, (merge_table[new_pair][0], left, new_pair))
+        return tuple(symbol for symbol in symbols if symbol is not None)
 
     # --- ids -> text ------------------------------------------------------------------------------------------
     def decode_bytes(self, ids):
@@ -186,13 +214,11 @@ class BPETokenizer:
                                     "merges.txt nor tokenizer.json")
         with open(tokenizer_path, encoding="utf-8") as f:
             saved = json.load(f)
-        model = saved.get("model", {})
-        if model.get("type") != "BPE":
-            raise ValueError(f"BPETokenizer.from_pretrained: {tokenizer_path} holds a {model.get('type')!r} model, "
-                             "not BPE")
+        _check_gpt2_pipeline(saved, tokenizer_path)
+        model = saved["model"]
         merges = [_split_merge(m, tokenizer_path) if isinstance(m, str) else m for m in model["merges"]]
         vocab = dict(model["vocab"])
-        special = [t["content"] for t in saved.get("added_tokens", []) if t.get("special")]
+        special = [t["content"] for t in saved.get("added_tokens", [])]  # HF matches every added token whole
         vocab.update({t["content"]: t["id"] for t in saved.get("added_tokens", [])})
         return cls(vocab, merges, special_tokens=special or (END_OF_TEXT,))
 
@@ -225,6 +251,26 @@ class BPEStreamEncoder:
     def finish(self):
         words, self.pending = split_words(self.pending), ""
         return self.tokenizer._encode_words(words)
+
+
+def _check_gpt2_pipeline(saved, path):
+    """Refuse a tokenizer.json that would tokenize differently from GPT-2's pipeline (this class implements only
+    that one): a normalizer, another pre-tokenizer, a prefix space, BPE dropout or other BPE variants."""
+    model, pre_tokenizer = saved.get("model") or {}, saved.get("pre_tokenizer") or {}
+    problems = {
+        f"a {model.get('type')!r} model, not BPE": model.get("type") != "BPE",
+        "a normalizer": saved.get("normalizer") is not None,
+        f"the pre-tokenizer {pre_tokenizer.get('type')!r}, not GPT-2's ByteLevel with its regex":
+            pre_tokenizer.get("type") != "ByteLevel" or not pre_tokenizer.get("use_regex", True),
+        "add_prefix_space": bool(pre_tokenizer.get("add_prefix_space")),
+        "BPE dropout": model.get("dropout") not in (None, 0, 0.0),
+        "ignore_merges": bool(model.get("ignore_merges")),
+        "a subword prefix or suffix": bool(model.get("continuing_subword_prefix") or model.get("end_of_word_suffix")),
+    }
+    found = [name for name, present in problems.items() if present]
+    if found:
+        raise ValueError(f"BPETokenizer.from_pretrained: {path} has {found[0]}; only GPT-2's byte-level BPE "
+                         "pipeline is implemented")
 
 
 def _token_bytes(token):
