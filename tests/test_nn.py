@@ -409,6 +409,11 @@ def test_silu_matches_torch(dtype):
     assert repr(nn.SiLU()) == "SiLU()" and repr(nn.SiLU(inplace=True)) == "SiLU(inplace=True)"
 
 
+def test_silu_refuses_integers():
+    with pytest.raises(RuntimeError, match="silu: input must be floating point"):
+        nn.functional.silu(tg.tensor([1, 2]))
+
+
 def test_silu_inplace_writes_the_input_and_keeps_the_gradient():
     results = []
     for lib in (tg, torch):

@@ -182,3 +182,12 @@ def test_a_generator_repeats_the_draws(draw):
     generator.manual_seed(5)
     np.testing.assert_array_equal(to_numpy(draw(tg.empty(6, 7), generator)), first)
     assert not np.array_equal(to_numpy(draw(tg.empty(6, 7), generator)), first)
+
+
+def test_random_initializers_refuse_integer_tensors_as_torch():
+    for initializer in (nn.init.normal_, nn.init.uniform_, nn.init.xavier_uniform_, nn.init.kaiming_normal_,
+                        nn.init.trunc_normal_, nn.init.orthogonal_):
+        with pytest.raises(RuntimeError):
+            getattr(torch.nn.init, initializer.__name__)(torch.zeros(3, 3, dtype=torch.int64))
+        with pytest.raises(RuntimeError, match="floating-point tensor, got tinygrad_tx.int64"):
+            initializer(tg.zeros(3, 3, dtype=tg.int64))

@@ -231,3 +231,8 @@ def test_loss_weights_are_buffers():
     value = nn.CrossEntropyLoss(reduction="sum")(tg.tensor(randn(2, 3)), tg.tensor([0, 2]))
     assert_close(value, torch.nn.CrossEntropyLoss(reduction="sum")(torch.tensor(randn(2, 3)), torch.tensor([0, 2])))
     assert to_numpy(value).shape == ()
+
+
+def test_unbroadcastable_shapes_name_the_loss():
+    with pytest.warns(UserWarning), pytest.raises(RuntimeError, match=r"mse_loss: shapes \(3, 4\) and \(3, 5\)"):
+        F.mse_loss(tg.ones(3, 4), tg.ones(3, 5))

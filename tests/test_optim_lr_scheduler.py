@@ -314,6 +314,16 @@ def test_bad_arguments_raise_value_error_as_torch(name, options, match):
         scheduler_class("tg", name)(make_optimizer("tg"), **options)
 
 
+def test_step_lr_refuses_a_zero_step_size_when_made():
+    """PyTorch takes it and fails at the first step with a ZeroDivisionError; the constructor says why instead."""
+    scheduler = torch.optim.lr_scheduler.StepLR(make_optimizer("torch"), step_size=0)
+    with pytest.raises(ZeroDivisionError), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scheduler.step()
+    with pytest.raises(ValueError, match="step_size must be a positive integer, got 0"):
+        lr_scheduler.StepLR(make_optimizer("tg"), step_size=0)
+
+
 def test_one_cycle_needs_a_momentum_and_stops_after_total_steps():
     class Plain(optim.Optimizer):
         def __init__(self, params):

@@ -35,6 +35,8 @@ def tanh(x):
 
 def silu(x, inplace=False):
     """x * sigmoid(x) (the swish)."""
+    if not x.dtype.is_floating:
+        raise RuntimeError(f"silu: input must be floating point, got {x.dtype}")
     if inplace:
         return x._inplace_op("silu_", lambda t: t * t.sigmoid())
     return x * x.sigmoid()

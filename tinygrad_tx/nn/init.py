@@ -58,8 +58,15 @@ def _calculate_correct_fan(tensor, mode):
 
 
 # --- drawing ---------------------------------------------------------------------------------------------------
+def _check_floating(tensor):
+    if not tensor.dtype.is_floating:  # PyTorch's random kernels have no integer versions either
+        raise RuntimeError(f"nn.init: random initialization needs a floating-point tensor, got {tensor.dtype} of "
+                           f"shape {tuple(tensor.shape)}")
+
+
 def _normal(like, mean, std, generator):
     """A new tensor of like's shape, dtype and device, N(mean, std^2)."""
+    _check_floating(like)
     if generator is None:
         return creation.empty(*like.shape, dtype=like.dtype, device=like.device).normal_(mean, std)
     values = generator._numpy.standard_normal(tuple(like.shape)) * std + mean
@@ -67,6 +74,7 @@ def _normal(like, mean, std, generator):
 
 
 def _uniform(like, low, high, generator):
+    _check_floating(like)
     if generator is None:
         return creation.empty(*like.shape, dtype=like.dtype, device=like.device).uniform_(low, high)
     values = generator._numpy.random(tuple(like.shape)) * (high - low) + low
@@ -75,6 +83,7 @@ def _uniform(like, low, high, generator):
 
 @no_grad()
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
+    _check_floating(tensor)
     if generator is None:
         return tensor.normal_(mean, std)
     return tensor.copy_(_normal(tensor, mean, std, generator))
@@ -82,6 +91,7 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
 
 @no_grad()
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
+    _check_floating(tensor)
     if generator is None:
         return tensor.uniform_(a, b)
     return tensor.copy_(_uniform(tensor, a, b, generator))
@@ -165,6 +175,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     if mean < a - 2 * std or mean > b + 2 * std:
         warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. The distribution of values may "
                       "be incorrect.", stacklevel=3)
+    _check_floating(tensor)
     if tensor.numel() == 0:
         return tensor
     mass = _normal_cdf((b - mean) / std) - _normal_cdf((a - mean) / std)
@@ -198,6 +209,7 @@ def orthogonal_(tensor, gain=1, generator=None):
     if tensor.ndim < 2:
         raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, got shape "
                          f"{tuple(tensor.shape)}")
+    _check_floating(tensor)
     if tensor.numel() == 0:
         return tensor
     rows = tensor.shape[0]

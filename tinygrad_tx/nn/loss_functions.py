@@ -8,6 +8,7 @@ average where class weights apply). The old size_average and reduce flags still 
 import warnings
 
 from .. import creation
+from ..ops.dims import broadcast_shape
 from ..tensor import stack, where
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -46,6 +47,7 @@ def _elementwise_loss(op, error, input, target, size_average, reduce, reduction,
         warnings.warn(f"{op}: using a target size ({tuple(target.shape)}) that is different to the input size "
                       f"({tuple(input.shape)}). This will likely lead to incorrect results due to broadcasting. "
                       "Please ensure they have the same size.", UserWarning, stacklevel=3)
+        broadcast_shape(op, input.shape, target.shape)
     losses = error(input - target)
     if weight is None:
         return _reduced(losses, reduction)

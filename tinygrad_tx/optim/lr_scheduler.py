@@ -174,6 +174,8 @@ class StepLR(LRScheduler):
     """lr *= gamma every step_size iterations: initial lr * gamma ** (iteration // step_size)."""
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+        if not isinstance(step_size, int) or step_size <= 0:
+            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
         self.step_size, self.gamma = step_size, gamma
         super().__init__(optimizer, last_epoch)
 
