@@ -201,6 +201,21 @@ def test_tokenizer_json_of_another_pipeline_is_refused(trained, tmp_path):
             BPETokenizer.from_pretrained(tmp_path)
 
 
+def test_added_tokens_are_matched_whole_and_a_prefix_space_is_refused(trained, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    _, _, directory = trained
+    for name in ("vocab.json", "merges.txt"):
+        (tmp_path / name).write_bytes((directory / name).read_bytes())
+    (tmp_path / "added_tokens.json").write_text(json.dumps({"<|im_start|>": VOCAB_SIZE}))
+    text = "hi<|im_start|>there<|endoftext|>"
+    ids = GPT2Tokenizer.from_pretrained(tmp_path).encode(text)
+    assert ids == transformers.GPT2Tokenizer.from_pretrained(str(tmp_path))(text)["input_ids"]
+    assert VOCAB_SIZE in ids
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"add_prefix_space": True}))
+    with pytest.raises(ValueError, match="add_prefix_space"):
+        GPT2Tokenizer.from_pretrained(tmp_path)
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: BPETokenizer.train("abc", 256), "at least 257"),
     (lambda: BPETokenizer({"a": 0, "b": 2}, []), "ids must be 0..1"),

@@ -207,7 +207,12 @@ class BPETokenizer:
             with open(merges_path, encoding="utf-8") as f:
                 lines = [line.rstrip("\r\n") for line in f]
             merges = [_split_merge(line, merges_path) for line in lines if line and not line.startswith("#version")]
-            return cls(vocab, merges)
+            config = _read_json_if_present(os.path.join(directory, "tokenizer_config.json"))
+            if config.get("add_prefix_space"):
+                raise ValueError(f"BPETokenizer.from_pretrained: {directory}/tokenizer_config.json asks for "
+                                 "add_prefix_space, which GPT-2's pipeline does not have")
+            added = _read_json_if_present(os.path.join(directory, "added_tokens.json"))  # matched whole, as by HF
+            return cls({**vocab, **added}, merges, special_tokens=(END_OF_TEXT, *added))
         tokenizer_path = os.path.join(directory, "tokenizer.json")
         if not os.path.isfile(tokenizer_path):
             raise FileNotFoundError(f"BPETokenizer.from_pretrained: {directory} holds neither vocab.json and "
@@ -271,6 +276,13 @@ def _check_gpt2_pipeline(saved, path):
     if found:
         raise ValueError(f"BPETokenizer.from_pretrained: {path} has {found[0]}; only GPT-2's byte-level BPE "
                          "pipeline is implemented")
+
+
+def _read_json_if_present(path):
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
 
 def _token_bytes(token):
