@@ -5,7 +5,8 @@ library orders its sums, so a fixed tolerance would either miss real errors or f
 The yardstick is torch's own float32 error: each value and gradient of ours must lie within
 RTOL/ATOL of torch's float32 result plus SLACK times the distance between torch's float32 and float64
 results. An ill-conditioned value (where float32 itself says little) is thereby given room, and a
-well-conditioned one is held to float32 accuracy.
+well-conditioned one is held to float32 accuracy. Where torch's float32 happens to land near float64 at an
+element of an ill-conditioned array, the array as a whole is judged instead (_as_accurate_as_torch).
 
     python tests/random_programs_float32.py 17            # how first-order program 17 compares in float32
     python tests/random_programs_float32.py --second 17
@@ -69,12 +70,28 @@ def _compare(theirs64, theirs, ours, lines):
                 continue
             allowed = ATOL + RTOL * np.abs(e) + SLACK * np.abs(e - x.astype(np.float64))
             bad = ~(np.abs(g - e) <= allowed) & ~(np.isnan(g) & np.isnan(e))
-            if bad.any():
+            if bad.any() and not _as_accurate_as_torch(g, e, x):
                 i = np.unravel_index(np.argmax(bad), bad.shape)
                 problems.append(f"{name}: {int(bad.sum())} of {e.size} differ in float32, e.g. at {tuple(map(int, i))}: "
                                 f"{g[i]!r} vs torch {e[i]!r} (float64: {x[i]!r})")
                 break
     return problems
+
+
+def _as_accurate_as_torch(ours, theirs, exact):
+    """Whether ours is, over the whole array, no farther from the float64 result than torch's float32 is, in
+    root-mean-square and in the largest difference.
+
+    Torch's distance from float64 at one element measures the conditioning there, but only as one sample of
+    rounding: where a value is ill-conditioned (a layer_norm over rows of two nearly equal values: 1/std is
+    large), torch's float32 can land close to float64 at one element by chance and far off at the next. An
+    element is then judged against the array's errors as a whole."""
+    exact = exact.astype(np.float64)
+    ours_error, their_error = np.abs(ours - exact), np.abs(theirs - exact)
+    if not (np.isfinite(ours_error).all() and np.isfinite(their_error).all()):
+        return False
+    return np.sqrt(np.mean(ours_error ** 2)) <= np.sqrt(np.mean(their_error ** 2)) + ATOL \
+        and ours_error.max() <= their_error.max() + ATOL
 
 
 def check(seed, second_order=False):

@@ -485,7 +485,7 @@ def test_inplace_op_on_a_tensor_that_does_not_require_grad_joins_the_graph():
 
 
 def test_each_leaf_owns_a_writable_grad():
-    # (x + y).sum(): one broadcast (read-only) gradient reaches both leaves; each .grad must be its own array
+    # (x + y).sum(): one broadcast gradient (one element repeated) reaches both leaves; each .grad must be its own array
     x, y = tg.ones(3, requires_grad=True), tg.ones(3, requires_grad=True)
     (x + y).sum().backward()
     x.grad.zero_()

@@ -216,7 +216,7 @@ def test_zero_grad_set_to_none():
 def test_zero_grad_to_zeros_then_accumulate():
     params = make_params("tg", initial_arrays(np.float64)[:2])
     optimizer = optim.SGD(params, lr=0.1)
-    (params[0].sum() + params[1].sum()).backward()  # sum's gradients are read-only broadcasts of one 1
+    (params[0].sum() + params[1].sum()).backward()  # sum's gradients are broadcasts of one 1
     optimizer.zero_grad(set_to_none=False)
     for p in params:
         assert p.grad is not None and p.grad.shape == p.shape
@@ -448,7 +448,7 @@ def test_clip_grad_norm_matches_torch(max_norm, norm_type):
     for lib, module in (("tg", tg), ("torch", torch)):
         params = make_params(lib, arrays)
         loss = (module.tensor(x) @ params[0]).tanh().sum() * 3 + (params[1] * params[1]).sum() + params[2].sum() \
-            + params[3] * 2  # params[2]'s and params[3]'s grads are read-only broadcasts on tinygrad_tx
+            + params[3] * 2  # params[2]'s and params[3]'s grads are broadcasts on tinygrad_tx
         loss.backward()
         clip = nn.clip_grad_norm_ if lib == "tg" else torch.nn.utils.clip_grad_norm_
         norm = clip(params, max_norm, norm_type=norm_type)

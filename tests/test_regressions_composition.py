@@ -517,3 +517,148 @@ def test_batched_matmul_of_strided_operands_is_c_ordered():
         loss = (v4 * 2.0).sum()
         loss.backward()
     """, randn(2, 2, 4, 3))
+
+
+# --- which operands PyTorch's matmul saves as copies it made ----------------------------------------------------------
+# PyTorch folds batch dims with reshape; where the layout cannot be viewed so, the reshape copies and the product
+# saves the copy, so the operand may then be edited. Each case edits one operand after the product.
+@pytest.mark.parametrize("expression, shapes, edited", [
+    ("b @ a", ((2, 2, 2, 2), (2,)), "a"),          # 1-D @ 4-D: the 4-D transposed and folded into a copy
+    ("a @ b", ((2, 1, 3, 5), (2, 5, 1)), "a"),     # batch dims broadcast: the expanded 4-D folded into a copy
+    ("a.mT @ b", ((2, 4, 3), (4, 5)), "a"),        # a transposed batch folded into rows: a copy
+    ("a @ b", ((3, 4), (2, 4, 5)), "b"),           # 2-D @ 3-D: the 3-D transposed and folded into a copy
+    ("a @ b", ((2, 3, 4), (4, 5)), "a"),           # folded as a view: saved, the edit is an error in both
+    ("a @ b", ((2, 3, 4), (2, 4, 5)), "b"),        # same batch: views, an error in both
+    ("a[:1] @ b", ((2, 3, 4), (2, 4, 5)), "a"),    # a batch of one that broadcasts, dropped before folding
+])
+def test_matmul_saves_the_copies_pytorch_makes(expression, shapes, edited):
+    shape_a, shape_b = shapes
+    out_shape = torch.matmul(torch.zeros(shape_a) if "mT" not in expression else torch.zeros(shape_a).mT,
+                             torch.zeros(shape_b)).shape if not expression.startswith("b") else \
+        torch.matmul(torch.zeros(shape_b), torch.zeros(shape_a)).shape
+    if "[:1]" in expression:
+        out_shape = torch.matmul(torch.zeros(shape_a)[:1], torch.zeros(shape_b)).shape
+    assert_agrees(f"""
+        a = t.tensor(D[0], requires_grad=True)
+        b = t.tensor(D[1], requires_grad=True)
+        y = {expression}
+        with t.no_grad(): {edited}.mul_(1.5)
+        loss = (y * t.tensor(D[2])).sum()
+        loss.backward()
+    """, randn(*shape_a), randn(*shape_b, seed=1), randn(*out_shape, seed=2))
+
+
+# --- what PyTorch's CPU attention keeps when it does not take its fused kernel ----------------------------------
+# Its other path is composed: weights = softmax(q k^T * scale + mask), then weights @ v, which saves v only for the
+# weights' gradient, and as matmul's own copy where matmul makes one. It never keeps the user's mask.
+@pytest.mark.parametrize("setup, b_shape, edited", [
+    ("q = k = b.detach() * 1.0; v = a", (3, 4), "a"),                # 2-D, the weights need no grad: v not kept
+    ("q = k = b * 1.0; v = a", (3, 4), "a"),                         # 2-D, the weights need grad: v kept
+    ("q = k = b * 1.0; v = c.transpose(1, 2)", (2, 2, 3, 4), "c"),   # v 5 wide (not fused), copied by matmul
+    ("q = k = b * 1.0; v = c[:1].expand(2, 3, 2, 5).transpose(1, 2)", (2, 2, 3, 4), "c"),  # the same, expanded
+    ("q = k = b * 1.0; v = a.expand(2, 2, 3, 4)", (2, 2, 3, 4), "a"),  # the fused kernel: v kept
+    ("q = b * 1.0; k = b[0] * 1.0; v = a", (2, 2, 3, 4), "a"),        # batch dims that broadcast: v kept
+])
+def test_attention_keeps_what_pytorch_keeps(setup, b_shape, edited):
+    assert_agrees(f"""
+        a = t.tensor(D[0], requires_grad=True)
+        b = t.tensor(D[1], requires_grad=True)
+        c = t.tensor(D[2], requires_grad=True)
+        {setup}
+        y = F.scaled_dot_product_attention(q, k, v)
+        with t.no_grad(): {edited}.mul_(1.5)
+        loss = (y * y.detach()).sum()
+        loss.backward()
+    """, randn(3, 4), randn(*b_shape, seed=1), randn(2, 3, 2, 5, seed=2))
+
+
+@pytest.mark.parametrize("mask, shape, second_order", [
+    ("t.tensor(D[1]) * 1.0", (2, 2, 3, 4), False),          # fused: a float mask is kept, the edit an error
+    ("t.tensor(D[1]) * 1.0", (3, 4), False),                # composed path: the mask is never kept
+    ("t.tensor(D[1]) * 1.0", (3, 4), True),                 # ... nor for a second-order gradient
+    ("t.tensor(D[1]) > 0", (3, 4), True),
+    ("t.tensor(D[1]) > 0", (2, 2, 3, 4), False),
+])
+def test_attention_mask_edited_after_the_forward(mask, shape, second_order):
+    backward = ("gs = t.autograd.grad(loss, [a], create_graph=True)\n        "
+                "gs2 = t.autograd.grad((gs[0] * gs[0]).sum(), [a])") if second_order else "loss.backward()"
+    assert_agrees(f"""
+        a = t.tensor(D[0], requires_grad=True)
+        m = {mask}
+        y = F.scaled_dot_product_attention(a * 1.0, a * 2.0, a * 3.0, attn_mask=m)
+        with t.no_grad(): m.{"mul_(1.5)" if "*" in mask else "copy_(~m)"}
+        loss = (y * y.detach()).sum()
+        {backward}
+    """, randn(*shape), randn(shape[-2], shape[-2], seed=1))
+
+
+def test_second_order_attention_over_one_key_is_exactly_zero():
+    # one key: the output is v whatever q and k are; PyTorch's softmax backward cancels exactly, and so must ours
+    # (exp / sum differentiated twice left float32 rounding where the answer is 0)
+    assert_agrees("""
+        a = t.tensor(D[0], requires_grad=True)
+        x = (a.reshape(1) * 2).unsqueeze(1)
+        y = F.scaled_dot_product_attention(x, x, x)
+        gs = t.autograd.grad((y * t.tensor(D[1])).sum(), [a], create_graph=True)
+        gs2 = t.autograd.grad((gs[0] * gs[0]).sum(), [a])
+    """, np.array(-1.9786139, dtype=np.float32), np.array([[1.3323648]], dtype=np.float32))
+
+
+# --- writes into an expanded tensor ---------------------------------------------------------------------------------
+# PyTorch refuses a write only into a tensor with two elements at one memory location (a stretched dim of an
+# expand); fill_, zero_, masked_fill_ and index writes it does even then. With autograd recording the write, the
+# base's gradient passes back through the overlapping view, which it refuses in backward.
+@pytest.mark.parametrize("write", [
+    "h.expand(3, 5)[-1, ::2].copy_(h.expand(3, 5)[-1, ::2].tanh())",  # one row of the expand: no element twice
+    "h.expand(3, 5)[0] = 1.5", "h.expand(3, 5)[1:2] = 1.5", "h.expand(3, 5)[0, 0] = 1.5",
+    "h.expand(3, 5)[:, 0] = 1.5", "h.expand(3, 5)[...] = 1.5", "h.expand(3, 5).copy_(t.ones(3, 5))",
+    "h.expand(3, 5).add_(1.0)", "h.expand(3, 5).fill_(1.5)", "h.expand(3, 5).zero_()",
+    "h.expand(3, 5)[:, 0].fill_(1.5)", "h.expand(3, 5)[[0]] = 1.5",
+    "h.expand(3, 5).masked_fill_(t.tensor([True, False, True, False, True]), 1.5)",
+    "h.expand(0, 5).add_(1.0)",
+])
+@pytest.mark.parametrize("recorded", [False, True])
+def test_write_into_an_expanded_tensor(write, recorded):
+    assert_agrees(f"""
+        a = t.tensor(D[0], requires_grad=True)
+        h = a * 1.0
+        {write if recorded else "with t.no_grad(): " + write}
+        loss = (h * t.tensor(D[1])).sum() + (a * h).sum()
+        loss.backward()
+    """, randn(5), randn(5, seed=1))
+
+
+# --- a view taken before its base required grad -----------------------------------------------------------------------
+# PyTorch makes a view's grad_fn when the view is used in an op that records the graph (or its grad_fn or is_leaf
+# is read). Until then a view taken while its base needed no grad is a leaf to PyTorch's in-place check, which
+# refuses to edit a leaf that requires grad.
+@pytest.mark.parametrize("between, edit", [
+    ("", "v2.clamp_(-0.5, 2.3)"), ("", "v2.add_(1.0)"), ("", "v2.zero_()"), ("", "v2[...] = 1.0"),
+    ("", "v2[:] = 1.0"), ("", "v2[[0]] = 1.0"), ("", "v2.copy_(b)"),
+    ("", "v2[0] = 1.0"), ("", "v2[None] = 1.0"), ("", "v2[-2:] = 1.0"), ("", "v2[:, 1:] = 1.0"),
+    ("w = v2 * 1.0", "v2.add_(1.0)"), ("w = v2[0]", "v2.add_(1.0)"), ("r = v2.is_leaf", "v2.add_(1.0)"),
+    ("r = v2.requires_grad", "v2.add_(1.0)"), ("with t.no_grad(): w = v2 * 1.0", "v2.add_(1.0)"),
+    ("w = v2.detach()", "v2.add_(1.0)"),
+])
+def test_edit_of_a_view_taken_before_its_base_required_grad(between, edit):
+    assert_agrees(f"""
+        b = t.tensor(D[0], requires_grad=True)
+        v1 = b.detach().clone()
+        v2 = v1.permute(1, 0)
+        v1.div_(b)
+        {between or "pass"}
+        {edit}
+        loss = (v1 * t.tensor(D[1])).sum()
+        loss.backward()
+    """, positive(2, 2), randn(2, 2, seed=1))
+
+
+# --- float32 layer_norm of a constant row ---------------------------------------------------------------------------
+def test_layer_norm_of_a_constant_row_is_exactly_zero_in_float32():
+    # PyTorch's CPU kernel gives a constant row exactly its value as mean; a float32 sum of the row rounds, and
+    # 1/std (1/sqrt(eps) here) magnifies what is left
+    values = np.array([0.1, -2.7182817, 3.1415927, 1e-3, 123.456], dtype=np.float32)
+    for library in (tg, torch):
+        x = library.tensor(np.repeat(values[:, None], 15, axis=1)).reshape(5, 3, 5)
+        out = library.nn.functional.layer_norm(x, (3, 5))
+        assert not out.detach().numpy().any(), library.__name__

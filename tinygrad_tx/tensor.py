@@ -46,6 +46,10 @@ _DTYPE_OF_TYPE_NAME = {name: dtype for dtype, name in _TYPE_NAMES.items()}
 
 class Tensor:
     __hash__ = object.__hash__  # == builds a tensor, so identity is the hash
+    # a view whose grad_fn was made here (reading requires_grad, an op under no_grad) where PyTorch makes it only
+    # when the view is used in an op that records the graph, or its is_leaf is read: to PyTorch's in-place check
+    # it is still a leaf (see _refresh_view)
+    _leaf_to_pytorch = False
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         dtype = dtypes.to_dtype(dtype)
@@ -117,6 +121,8 @@ class Tensor:
 
     @property
     def is_leaf(self):
+        if self._base is not None and (self._view_version != self._version.value or self._leaf_to_pytorch):
+            self._refresh_view(used=True)  # PyTorch's is_leaf makes a view's grad_fn, as reading its grad_fn does
         return self.grad_fn is None
 
     @property
@@ -503,6 +509,12 @@ class Tensor:
         except RuntimeError:
             raise RuntimeError(f"matmul: the batch dimensions of shapes {tuple(self.shape)} and {tuple(other.shape)} "
                                "cannot be broadcast together") from None
+        if is_grad_enabled() and (self.requires_grad or other.requires_grad):
+            # an operand PyTorch's matmul copies before multiplying is saved as that copy: it may then be edited in
+            # place after the forward. Each operand is saved only for the other's gradient.
+            copied_a, copied_b = matmul.pytorch_copies(matmul.Layout.of(self), matmul.Layout.of(other))
+            a = movement.Copy.apply(a, False) if copied_a and other.requires_grad else a
+            b = movement.Copy.apply(b, False) if copied_b and self.requires_grad else b
         out = matmul.Matmul.apply(a, b)
         if self.ndim == 1:
             out = out.squeeze(-2)._not_a_view()
@@ -1064,10 +1076,18 @@ class Tensor:
         return result if order is None else result.permute(order).contiguous()._not_a_view()  # fresh, C order
 
     def __setitem__(self, index, value):
-        _refuse_overlapping_write(self, "setitem")
+        self._write_at(index, value, "setitem")
+
+    def _write_at(self, index, value, op_name, may_overlap=False):
+        """self[index] = value. PyTorch writes a basic index as a copy into the view it selects, which it refuses
+        where that view repeats an element (has_internal_overlap); an advanced index (index_put_), fill_ and
+        masked_fill_ (may_overlap) it writes even then."""
         index = _normalize_index(index, self)
         value = value.to(self.dtype) if isinstance(value, Tensor) else _scalar_like(value, self)
         try:
+            if not may_overlap and indexing.is_basic(index):
+                as_view = index if any(item is Ellipsis for item in index) else index + (Ellipsis,)  # ints: 0-d view
+                _refuse_overlapping_write(self, op_name, self.backend.getitem(self.array, as_view))
             if indexing.reorders_dims(index, self.ndim):
                 # the value comes in PyTorch's order of the selected dims; NumPy writes it in its own order
                 placeholder = self.backend.broadcast_to(self.backend.full((), False, dtypes.bool_), self.shape)
@@ -1076,7 +1096,18 @@ class Tensor:
                 inverse = sorted(range(len(order)), key=order.__getitem__)
                 value = value.expand(tuple(numpy_shape[d] for d in order)).permute(inverse)
             if is_grad_enabled() and (self.requires_grad or value.requires_grad):
-                self._assign_inplace(indexing.SetItem.apply(self._alias(), value, index), "setitem")
+                if indexing.takes_a_view_first(index, self.shape):
+                    self._leaf_to_pytorch = False  # the view PyTorch takes makes this tensor's grad_fn
+                target, target_index = self, index
+                if indexing.is_basic(index) and self.backend.has_internal_overlap(self.array):
+                    # an expanded tensor: PyTorch writes a basic index through the view it selects, which may repeat
+                    # no element (checked above), so that view takes the write's place in the graph, not all of this
+                    target, target_index = self[index], (Ellipsis,)
+                # only the indexed elements are written: where the tensor repeats an element (may_overlap), writing
+                # all of the result would overwrite it with the old value of one of its repeats
+                target._assign_inplace(
+                    indexing.SetItem.apply(target._alias(), value, target_index), op_name, check_overlap=False,
+                    write=lambda: target.backend.setitem(target.array, target_index, value.array))
             else:
                 self.backend.setitem(self.array, index, value.array)
                 self._version.value += 1
@@ -1144,21 +1175,31 @@ class Tensor:
         alias._version = self._version
         return alias
 
-    def _refresh_view(self):
+    def _refresh_view(self, used=False):
         """The memory was edited in place since this view's grad_fn was made (through the base or another view),
         so the base may stand elsewhere in the graph: make the view's grad_fn again from the base, as PyTorch
-        regenerates a view's grad_fn when the version changed."""
-        base = self._base
-        regenerated = base
-        with enable_grad():
-            for function, arguments in self._view_chain:
-                regenerated = function.apply(regenerated, *arguments)
-        if self.grad_fn is not None:
-            self.grad_fn._output_ref = None  # its hooks and retained grad now belong to the new grad_fn
-        self.grad_fn, self._requires_grad = regenerated.grad_fn, regenerated._requires_grad
-        if self.grad_fn is not None:
-            self.grad_fn._output_ref = weakref.ref(self)
-        self._view_version = self._version.value
+        regenerates a view's grad_fn when the version changed.
+
+        PyTorch does so only when it needs the grad_fn (used: an op that records the graph takes the view, or
+        is_leaf is read). A view that had none, made here for any other reason, stays a leaf to its in-place
+        check: a view taken before its base required grad, then edited in place, raises PyTorch's leaf error."""
+        if self._view_version != self._version.value:
+            had_grad_fn = self.grad_fn is not None
+            base = self._base
+            regenerated = base
+            with enable_grad():
+                for function, arguments in self._view_chain:
+                    regenerated = function.apply(regenerated, *arguments)
+            if self.grad_fn is not None:
+                self.grad_fn._output_ref = None  # its hooks and retained grad now belong to the new grad_fn
+            self.grad_fn, self._requires_grad = regenerated.grad_fn, regenerated._requires_grad
+            if self.grad_fn is not None:
+                self.grad_fn._output_ref = weakref.ref(self)
+            self._view_version = self._version.value
+            if not had_grad_fn and self.grad_fn is not None:
+                self._leaf_to_pytorch = True
+        if used:
+            self._leaf_to_pytorch = False
 
     def _not_a_view(self):
         """A result that PyTorch computes as a new tensor, here reshaped from an intermediate nobody else sees:
@@ -1166,32 +1207,36 @@ class Tensor:
         self._base, self._view_chain = None, ()
         return self
 
-    def _positions_in_base(self, op_name):
-        """The flat index in the base of each element of this view."""
+    def _positions_in_base(self):
+        """(the flat index in the base of each element of this view, whether an index repeats: an expanded view)."""
         base = self._base
         positions = Tensor._make(self.backend.arange(0, base.numel(), 1, dtypes.int64).reshape(base.shape), self.device)
         with no_grad():
             for function, arguments in self._view_chain:
                 positions = function.apply(positions, *arguments)
-        if any(function is movement.Expand for function, _ in self._view_chain) and \
-                len(self.backend.xp.unique(positions.array)) != positions.numel():
-            raise RuntimeError(f"{op_name}: unsupported operation: more than one element of the written-to tensor "
-                               f"(an expanded view of shape {tuple(self.shape)}) refers to a single memory location; "
-                               "clone the tensor before the in-place edit")
-        return positions.array
+        repeats = any(function is movement.Expand for function, _ in self._view_chain) and \
+            len(self.backend.xp.unique(positions.array)) != positions.numel()
+        return positions.array, repeats
 
-    def _assign_inplace(self, result, op_name):
-        """Write result into this tensor's memory; if result is in the graph, take its place there."""
+    def _assign_inplace(self, result, op_name, check_overlap=True, write=None):
+        """Write result into this tensor's memory (or let write() put the new values there); if result is in the
+        graph, take its place there."""
         if result.shape != self.shape:
             raise RuntimeError(f"{op_name}: the result has shape {tuple(result.shape)} but the tensor written in place "
                                f"has shape {tuple(self.shape)}")
         if result.dtype is not self.dtype and result.dtype.is_floating and not self.dtype.is_floating:
             raise RuntimeError(f"{op_name}: result type {result.dtype} can't be cast to the tensor's type "
                                f"{self.dtype} in place")
-        _refuse_overlapping_write(self, op_name)
+        if check_overlap:
+            _refuse_overlapping_write(self, op_name)
         base = self._base
         if result.requires_grad:
-            if self.is_leaf and self.requires_grad:
+            if self.requires_grad and self._leaf_to_pytorch:
+                raise RuntimeError(f"{op_name}: a leaf tensor that requires grad (shape {tuple(self.shape)}) can't be "
+                                   "modified in place while grad mode is on: this view was taken before its base "
+                                   "required grad, and has not been used in an op since its base did, so autograd "
+                                   "still counts it a leaf (as PyTorch); use it once first, or edit the base")
+            if self.grad_fn is None and self.requires_grad:
                 raise RuntimeError(f"{op_name}: a leaf tensor that requires grad (shape {tuple(self.shape)}) can't be "
                                    "modified in place while grad mode is on; do it inside no_grad()")
             if base is not None and self._view_made_without_grad:
@@ -1202,13 +1247,16 @@ class Tensor:
                 raise RuntimeError(f"{op_name}: a view of a leaf tensor that requires grad (view {tuple(self.shape)}, "
                                    f"leaf {tuple(base.shape)}) can't be modified in place while grad mode is on; do it "
                                    "inside no_grad()")
-            positions = self._positions_in_base(op_name) if base is not None else None
-        self.array[...] = result.array
+            positions, repeats = self._positions_in_base() if base is not None else (None, False)
+        if write is None:
+            self.array[...] = result.array
+        else:
+            write()
         self._version.value += 1
         if result.requires_grad and base is not None:
             # the base takes the new values in the view's elements; the view then follows its base
-            base._take_place_of(indexing.CopySlices.apply(base._alias(), result, positions))
-            self._refresh_view()
+            base._take_place_of(indexing.CopySlices.apply(base._alias(), result, positions, repeats))
+            self._refresh_view(used=True)
         elif result.requires_grad:
             self._take_place_of(result)
         return self
@@ -1251,7 +1299,7 @@ class Tensor:
         return self.fill_(0)
 
     def fill_(self, value):
-        self[...] = value
+        self._write_at(..., value, "fill_", may_overlap=True)  # one value: a location written twice gets it twice
         return self
 
     def copy_(self, source):
@@ -1264,7 +1312,8 @@ class Tensor:
     clip_ = clamp_
 
     def masked_fill_(self, mask, value):
-        self[mask.expand(self.shape) if mask.shape != self.shape else mask] = value
+        self._write_at(mask.expand(self.shape) if mask.shape != self.shape else mask, value, "masked_fill_",
+                       may_overlap=True)
         return self
 
     def normal_(self, mean=0.0, std=1.0, generator=None):
@@ -1433,11 +1482,13 @@ def _as_backend_array(data, backend, dtype):
     return backend.astype(array, dtype)
 
 
-def _refuse_overlapping_write(tensor, op_name):
-    if not getattr(tensor.array.flags, "writeable", True):  # expand() repeats elements through one memory location
+def _refuse_overlapping_write(tensor, op_name, written=None):
+    """written: the array the op writes, when it is part of the tensor (a basic index's view)."""
+    written = tensor.array if written is None else written
+    if tensor.backend.has_internal_overlap(written):  # expand() repeats elements through one memory location
         raise RuntimeError(f"{op_name}: unsupported operation: more than one element of the written-to tensor (an "
-                           f"expanded tensor of shape {tuple(tensor.shape)}) refers to a single memory location; "
-                           "clone() it before the in-place edit")
+                           f"expanded tensor, here of shape {tuple(written.shape)}) refers to a single memory "
+                           "location; clone() it before the in-place edit")
 
 
 def _refuse_zero_dim(tensor, dim, op_name):

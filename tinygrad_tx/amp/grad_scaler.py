@@ -163,6 +163,7 @@ class GradScaler:
             backend = grad.backend
             _, flags = non_finite.setdefault(grad.device, (backend, []))
             flags.append(backend.logical_not(backend.isfinite(grad.array)).any())
-            # a new array rather than *=: a gradient may be a read-only broadcast or share memory with another
+            # a new array rather than *=: a gradient may be a broadcast (one element repeated) or share memory with
+            # another gradient
             grad.array = grad.array * grad.array.dtype.type(inverse)
         return any(backend.any(backend.stack(flags, 0)) for backend, flags in non_finite.values())

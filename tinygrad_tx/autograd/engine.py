@@ -179,7 +179,7 @@ def _accumulate_into_leaf(node, grad, create_graph, handed_out):
     if not create_graph:
         grad = grad.detach()
         if leaf.grad is None and (not grad.array.flags.owndata or id(grad.array) in handed_out):
-            # .grad is the leaf's own writable array, as in PyTorch: a broadcast view is read-only, and one
+            # .grad is the leaf's own array, as in PyTorch: a broadcast view repeats one element, and one
             # gradient can reach two leaves (a + b) or be the caller's tensor; an in-place edit of one
             # (zero_grad, clipping) must not reach the others
             grad = grad.clone()

@@ -153,8 +153,8 @@ class Function:
                 shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in tensors)
                 raise RuntimeError(f"{cls.__name__}: expected all tensors on one device, got {shapes}")
         for t in tensors:
-            if t._base is not None and t._view_version != t._version.value:
-                t._refresh_view()
+            if t._base is not None and (t._view_version != t._version.value or t._leaf_to_pytorch):
+                t._refresh_view(used=is_grad_enabled())  # PyTorch makes an input view's grad_fn when recording
         ctx = cls()
         ctx._device = device
         requires_grad = is_grad_enabled() and any(t.requires_grad for t in tensors)

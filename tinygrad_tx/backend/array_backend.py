@@ -145,7 +145,17 @@ class ArrayBackend:
             return a.reshape(shape)
         if _count(shape) == 0:
             return self.xp.empty(shape, a.dtype)
-        return self.xp.broadcast_to(a, shape)
+        # a view that reads each element of a stretched dim from one place (stride 0), writable where `a` is, as
+        # PyTorch's expand: writing into it is refused only where a write would reach one element twice (see
+        # has_internal_overlap), so a slice of it that repeats nothing may be written
+        leading = len(shape) - a.ndim
+        strides = []
+        for i, n in enumerate(shape):
+            own = a.shape[i - leading] if i >= leading else 1
+            if own not in (1, n):
+                raise ValueError(f"cannot broadcast an array of shape {a.shape} to {tuple(shape)}")
+            strides.append(a.strides[i - leading] if i >= leading and own == n else 0)
+        return self.xp.lib.stride_tricks.as_strided(a, tuple(shape), tuple(strides))
     def concatenate(self, arrays, axis): return self.xp.concatenate(arrays, axis=axis)
     def flip(self, a, axes): return self.xp.flip(a, axes)
     def roll(self, a, shifts, axes): return self.xp.roll(a, shifts, axes)
@@ -155,6 +165,11 @@ class ArrayBackend:
 
     # --- indexing --------------------------------------------------------------------
     def getitem(self, a, index): return a[index]
+
+    def has_internal_overlap(self, a):
+        """Whether two elements of `a` are one memory location: a dim that an expand stretched (stride 0).
+        PyTorch refuses a write into such a tensor with this same test."""
+        return a.size > 0 and any(stride == 0 and n > 1 for n, stride in zip(a.shape, a.strides))
 
     def is_view_of(self, view, array):
         """Whether `view` reads `array`'s memory (a reshape that had to copy does not)."""
@@ -208,8 +223,11 @@ class ArrayBackend:
 
 
 def _memory_owner(array):
-    # NumPy and CuPy point a view's .base at the array that owns the memory, however deep the chain of views
-    return array if array.base is None else array.base
+    # NumPy and CuPy point a view's .base at the array that owns the memory, however deep the chain of views;
+    # as_strided (expand) puts a wrapper between, whose .base is the array it viewed, itself maybe a view
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return array
 
 
 def _count(shape):

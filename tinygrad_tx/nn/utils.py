@@ -33,8 +33,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
                            "so they cannot be clipped; pass error_if_nonfinite=False to skip this check")
     scale = max_norm / (total_value + 1e-6)
     if scale < 1:
-        # new arrays rather than in-place *=: a gradient may be a read-only broadcast, or share memory with
-        # another parameter's gradient (a + b hands both the same array), which in place would scale twice
+        # new arrays rather than in-place *=: a gradient may be a broadcast (one element repeated), or share memory
+        # with another parameter's gradient (a + b hands both the same array), which in place would scale twice
         for g in {id(g): g for g in grads}.values():
             g.array = g.array * scale
     return Tensor._make(total, first.device).to(first.dtype)

@@ -58,6 +58,25 @@ def _array_dims_layout(index, ndim):
     return before, n_basic
 
 
+def takes_a_view_first(index, shape):
+    """Whether PyTorch's setitem writes through a view it takes of the tensor (an int, None, a bool, a slice that
+    is not the whole dim) rather than into the tensor itself (an Ellipsis, whole slices, index arrays). Taking the
+    view makes autograd's record of the tensor current, which decides PyTorch's leaf check."""
+    ellipsis_dims = len(shape) - sum(_dims_consumed(item) for item in index)
+    dim = 0
+    for item in index:
+        if item is None or isinstance(item, int) or (_is_array(item) and item.ndim == 0):
+            return True
+        if isinstance(item, slice):
+            # PyTorch skips slicing only for start 0 (as written), a stop at the end or past it, and step 1
+            whole = item.start in (None, 0) and (item.stop is None or item.stop >= shape[dim]) \
+                and item.step in (None, 1)
+            if not whole:
+                return True
+        dim += ellipsis_dims if item is Ellipsis else _dims_consumed(item)
+    return False
+
+
 def _is_array(item):
     return not (item is None or item is Ellipsis or isinstance(item, (int, slice)))
 
@@ -106,20 +125,25 @@ class CopySlices(Function):
     only_moves_values = True
 
     @staticmethod
-    def forward(ctx, base, value, positions):
-        ctx.positions = positions
+    def forward(ctx, base, value, positions, repeats):
+        # repeats: the view is expanded, some of its elements one location of the base
+        ctx.positions, ctx.repeats = positions, repeats
         return base.array
 
     @staticmethod
     def backward(ctx, grad_output):
-        ((shape, _), _, _) = ctx._input_meta
+        ((shape, _), _, _, _) = ctx._input_meta
         flat = grad_output.reshape(-1)
         grad_base = grad_value = None
         if ctx.needs_input_grad[0]:
+            if ctx.repeats:  # as PyTorch's, which writes the base's gradient through the view and refuses it here
+                raise RuntimeError("CopySlices: unsupported operation: more than one element of the written-to "
+                                   "tensor (an expanded view, edited in place) refers to a single memory location; "
+                                   "clone() it before the in-place edit")
             grad_base = SetItem.apply(flat, flat.new_zeros(()), (ctx.positions,)).reshape(shape)
         if ctx.needs_input_grad[1]:
             grad_value = Getitem.apply(flat, (ctx.positions,))
-        return grad_base, grad_value, None
+        return grad_base, grad_value, None, None
 
 
 class IndexAdd(Function):

@@ -23,7 +23,7 @@ class LayerNorm(FusedFunction):
             return backend.reshape(out, x.shape)
         ctx.kernels = None
         inverse_count = 1 / max(count_over(x.shape, dims), 1)  # an empty normalized shape: empty rows
-        centered = a - backend.sum(a, dims, True) * inverse_count
+        centered = a - _row_means(backend, a, dims)
         variance = backend.sum(centered * centered, dims, True) * inverse_count
         rstd = 1 / backend.sqrt(variance + eps)
         normalized = centered * rstd
@@ -76,6 +76,16 @@ def _kernels_for(x, weight, bias):
     kernels = x.backend.kernels
     arrays = (p.array for p in (weight, bias) if p is not None)
     return kernels if kernels is not None and kernels.supports(x.array, *arrays) else None
+
+
+def _row_means(backend, a, dims):
+    """Each row's mean. Rows narrower than float64 are summed in float64: the sum of a row of one repeated value
+    is then exact, so its mean is that value and its centered values exactly 0 (PyTorch's CPU kernel, a running
+    mean, gives the same), where a float32 sum would round and leave noise that rstd then magnifies."""
+    count = max(count_over(a.shape, dims), 1)
+    if a.dtype.itemsize >= 8:
+        return backend.sum(a, dims, True) / count
+    return (a.sum(axis=dims, keepdims=True, dtype="float64") / count).astype(a.dtype)
 
 
 def _flat(backend, parameter, count):
