@@ -1,6 +1,6 @@
 """The kernel table: every CUDA kernel family, executed on the CPU (tests/cuda_cpu), per storage dtype and
-direction: how many outputs were checked against torch in float64 and the largest error, relative to the
-output's largest magnitude. Runs most of tests/test_kernels_cpu.py's full set (several minutes).
+direction: how many outputs were checked against torch in float64 and the largest error, relative to
+max(1, the largest |value|). Runs most of tests/test_kernels_cpu.py's full set (several minutes).
 
     python benchmarks/kernel_table.py
 """
@@ -41,7 +41,7 @@ def main():
     for p in (0.1, 0.5):
         checks.check_attention(kernels, 3, 65, 40, 40, False, np.float32, dropout=(p, 12345, 7))
     checks.check_adamw(kernels, [1, 7, 300, 1000])
-    print("| family | dtype | direction | outputs checked | max error (relative to the largest value) |")
+    print("| family | dtype | direction | outputs checked | max error (relative to max(1, largest value)) |")
     print("| --- | --- | --- | ---: | ---: |")
     for (family, dtype, direction), (cases, worst) in sorted(checks.ERRORS.items()):
         print(f"| {family} | {dtype} | {direction} | {cases} | {worst:.2e} |")
