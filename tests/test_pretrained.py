@@ -53,7 +53,7 @@ def test_fine_tuning_saves_a_directory_transformers_loads(hf_dir, tmp_path, caps
     with open(DEFAULT_TEXT, encoding="utf-8") as f:
         data.write_text(f.read()[:20_000], encoding="utf-8")
     train_main(["--preset", "finetune-shakespeare", "--init-from", str(hf_dir), "--out-dir", str(out),
-                "--data", str(data), "--max-iters", "3", "--eval-interval", "3", "--eval-iters", "1", "--batch-size", "4",
+                "--data", str(data), "--max-iters", "2", "--eval-interval", "2", "--eval-iters", "1", "--batch-size", "4",
                 "--block-size", "32", "--sample-tokens", "8", "--learning-rate", "1e-3"])
     assert "HuggingFace GPT-2 directory" in capsys.readouterr().out
     hf = transformers.GPT2LMHeadModel.from_pretrained(str(out / "hf")).eval()
