@@ -208,7 +208,7 @@ def test_dropout_applies_only_in_training():
     x = tg.tensor(randn(L, N, E, dtype=np.float32))
     module.eval()
     first, weights = module(x, x, x)
-    np.testing.assert_allclose(to_numpy(weights).sum(-1), 1.0)  # no dropout: rows are distributions
+    np.testing.assert_allclose(to_numpy(weights).sum(-1), 1.0, rtol=1e-6)  # no dropout: distributions (to rounding)
     np.testing.assert_array_equal(to_numpy(module(x, x, x)[0]), to_numpy(first))
     module.train()
     _, dropped = module(x, x, x, average_attn_weights=False)

@@ -18,7 +18,7 @@ from .determinism import (are_deterministic_algorithms_enabled, is_deterministic
 from .generator import Generator
 from .tensor import Tensor, cat, stack, where
 from . import nn, optim  # noqa: E402  (they build on the names above)
-from . import amp, cuda  # noqa: E402  (cuda imports CuPy only when a function needs it)
+from . import amp, cpu, cuda  # noqa: E402  (cuda imports CuPy only when a function needs it; cpu, Numba)
 from .amp import autocast  # noqa: E402
 from .cuda import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402
 from . import backends  # noqa: E402  (torch.backends' switches: TF32, cuDNN, MPS)

@@ -1,9 +1,12 @@
-"""The CPU backend: NumPy."""
+"""The CPU backend: NumPy, plus our Numba kernels for the fused ops where Numba is installed."""
 import math
 
 import numpy as np
 
+from . import cpu_kernels
 from .array_backend import ArrayBackend
+
+_FROM_THE_SWITCH = object()  # kernels: whatever cpu_kernels says at each use
 
 
 class NumpyBackend(ArrayBackend):
@@ -12,6 +15,18 @@ class NumpyBackend(ArrayBackend):
     def __init__(self):
         super().__init__(np, "cpu")
         self._erf = np.frompyfunc(math.erf, 1, 1)
+        self._kernels = _FROM_THE_SWITCH
+
+    @property
+    def kernels(self):
+        """The Numba kernels (cpu_kernels.NumbaKernels), or None where Numba is missing or they are switched off
+        (tinygrad_tx.cpu.use_kernels): the fused ops then run their NumPy array code. Assigning replaces them
+        for this backend alone (the tests' fake GPU runs the CUDA kernels' source this way)."""
+        return cpu_kernels.kernels() if self._kernels is _FROM_THE_SWITCH else self._kernels
+
+    @kernels.setter
+    def kernels(self, kernels):
+        self._kernels = kernels
 
     def asarray(self, data, dtype=None):
         if hasattr(data, "__cuda_array_interface__"):  # a CuPy array: NumPy refuses to convert it implicitly

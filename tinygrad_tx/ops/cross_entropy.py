@@ -23,7 +23,10 @@ class CrossEntropy(FusedFunction):
             # one pass per row that keeps the row's logsumexp instead of the (N, C) log-probabilities
             losses, lse = ctx.kernels.cross_entropy_forward(x, target.array, ignore_index, label_smoothing)
             valid = target.array != ignore_index
-            ctx.save_for_backward(logits, target)  # the kernel's backward reads both
+            # the kernel's backward reads the logits: the caller's (a GPU saves the memory of a copy), or a copy
+            # (the CPU's kernels, as PyTorch's CPU op, let the caller edit the logits after the forward)
+            ctx.logits = backend.copy(x) if getattr(ctx.kernels, "copies_logits", False) else None
+            ctx.save_for_backward(logits if ctx.logits is None else None, target)
             ctx.saved_arrays = (lse, valid, target.array)
             # the float32 losses summed in float32, then rounded once to the logits' dtype
             return backend.astype(_reduce(ctx, backend, losses, valid, reduction), logits.dtype)
@@ -53,7 +56,8 @@ class CrossEntropy(FusedFunction):
             if reduction == "mean":
                 scale = scale / max(ctx.n_valid, 1)
             scale = backend.broadcast_to(scale, valid.shape)
-            grad = ctx.kernels.cross_entropy_backward(logits.array, target, lse, scale, ignore_index, label_smoothing)
+            logits_array = logits.array if ctx.logits is None else ctx.logits
+            grad = ctx.kernels.cross_entropy_backward(logits_array, target, lse, scale, ignore_index, label_smoothing)
             return grad, None, None, None, None
         n_rows, n_classes = log_probs.shape
         grad = backend.exp(log_probs)
@@ -74,8 +78,12 @@ class CrossEntropy(FusedFunction):
         logits change in place after the forward, as PyTorch allows."""
         logits, *rest = ctx.arguments
         if ctx.kernels is not None:
-            return ctx.arguments
+            return ctx.arguments if ctx.logits is None else (AtForwardValues.apply(logits, ctx.logits), *rest)
         return (AtForwardValues.apply(logits, ctx.saved_arrays[0]), *rest)
+
+    def _release(self):
+        super()._release()
+        self.logits = None
 
     @staticmethod
     def composed(ctx, logits, target, ignore_index, reduction, label_smoothing):

@@ -27,8 +27,8 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
                  foreach=None, maximize=False, fused=None, decoupled_weight_decay=False):
         """foreach and fused choose how PyTorch runs the same update. Here fused=False keeps every step on the
-        per-parameter array code; None and True use the one-launch CUDA kernel where it applies; foreach
-        changes nothing."""
+        per-parameter array code; None and True use the one-call kernel (CUDA, or Numba on the CPU) where it
+        applies; foreach changes nothing."""
         name = type(self).__name__
         if foreach and fused:
             raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
@@ -49,7 +49,7 @@ class Adam(Optimizer):
     def step(self, closure=None):
         loss = self._closure_loss(closure)
         for group in self.param_groups:
-            if fused_adamw_step(self, group):  # one CUDA launch for the whole group, when the kernels apply
+            if fused_adamw_step(self, group):  # one kernel call for the whole group, when the kernels apply
                 continue
             lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
             beta1, beta2 = group["betas"]

@@ -1,7 +1,9 @@
-"""AdamW's step for a whole parameter group as one CUDA kernel launch (backend/kernels/adamw.cu).
+"""AdamW's step for a whole parameter group as one kernel call: one CUDA launch on a GPU
+(backend/kernels/adamw.cu), one multi-threaded Numba call on the CPU (backend/cpu_kernels/parameters.py).
 
-Adam.step asks this first and runs its per-parameter array code when the answer is no: on the CPU,
-with the kernels switched off (tinygrad_tx.cuda.use_kernels(False)), for a group made with fused=False,
+Adam.step asks this first and runs its per-parameter array code when the answer is no: where the backend
+has no kernels (the CPU without Numba), with them switched off (tinygrad_tx.cuda.use_kernels(False),
+tinygrad_tx.cpu.use_kernels(False)), for a group made with fused=False,
 and for options the kernel does not implement (amsgrad, maximize, L2-style weight decay, non-float32
 parameters, parameters on several devices or at different step counts).
 """
@@ -9,7 +11,7 @@ from ..tensor import Tensor
 
 
 def fused_adamw_step(optimizer, group):
-    """Update the group with one kernel launch; False (nothing changed) when the kernel does not apply."""
+    """Update the group with one kernel call; False (nothing changed) when the kernel does not apply."""
     if group.get("fused") is False:  # asked for the per-parameter code (a group loaded from an older state dict
         return False                  # has no "fused": None, the default)
     if group["amsgrad"] or group["maximize"] or (group["weight_decay"] and not group["decoupled_weight_decay"]):

@@ -1,0 +1,48 @@
+"""Cross-entropy of (rows, n_classes) float32 logits against int64 class indices, threads over rows. Keeps each
+row's logsumexp for backward, never the (rows, n_classes) log-probabilities.
+
+    loss = (1 - eps) (lse - x[target]) + eps (lse - mean(x)),  0 where target == ignore_index
+    grad = scale[row] * (exp(x - lse) - eps / n_classes - (1 - eps) [c == target])
+scale folds in the incoming gradient, the ignore mask and the 1/n of a 'mean' (the caller computes it).
+"""
+import numpy as np
+from numba import prange
+
+from .float32_math import F32, ONE, ZERO, exp32, exp_shifted, kernel, row_max, row_sum
+
+ROWS_PER_BLOCK = 64
+
+
+@kernel
+def cross_entropy_forward(logits, target, ignore_index, label_smoothing, losses, lse):
+    n_rows, n_classes = logits.shape
+    for block in prange((n_rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK):
+        exps = np.empty(n_classes, dtype=np.float32)  # the block's scratch row
+        for r in range(block * ROWS_PER_BLOCK, min(n_rows, (block + 1) * ROWS_PER_BLOCK)):
+            row = logits[r]
+            largest = row_max(row)
+            exp_shifted(row, largest, exps)
+            row_lse = largest + F32(np.log(row_sum(exps)))
+            loss = ZERO
+            t = target[r]
+            if t != ignore_index:
+                loss = (ONE - label_smoothing) * (row_lse - row[t])
+                if label_smoothing != ZERO:
+                    loss += label_smoothing * (row_lse - F32(row_sum(row) / n_classes))
+            losses[r], lse[r] = loss, row_lse
+
+
+@kernel
+def cross_entropy_backward(logits, target, lse, scale, ignore_index, label_smoothing, grad):
+    n_rows, n_classes = logits.shape
+    smoothing = label_smoothing / F32(n_classes)
+    for r in prange(n_rows):
+        row, g = logits[r], grad[r]
+        t = target[r]
+        if t == ignore_index:
+            g[:] = ZERO
+            continue
+        row_lse, row_scale = lse[r], scale[r]
+        for c in range(n_classes):
+            g[c] = (exp32(row[c] - row_lse) - smoothing) * row_scale
+        g[t] = (exp32(row[t] - row_lse) - smoothing - (ONE - label_smoothing)) * row_scale

@@ -1,0 +1,64 @@
+"""Layer normalization over the last dim of (rows, n_cols) float32 arrays, threads over rows.
+
+    forward:   mean, rstd = 1 / sqrt(var + eps) per row (the mean summed in float64, as the array code);
+               out = (x - mean) * rstd * weight + bias
+    backward:  xhat = (x - mean) * rstd, g = dy * weight,
+               dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),
+               dweight = sum over rows of dy * xhat, dbias = sum over rows of dy
+The backward reads x, dy, mean and rstd once: each block of rows adds its share of dweight and dbias into its
+own partial sums, which are added in block order at the end (the same result whatever the thread count).
+"""
+import numpy as np
+from numba import prange
+
+from .float32_math import F32, ONE, kernel, row_dot, row_sum
+
+ROWS_PER_BLOCK = 32
+
+
+@kernel
+def layer_norm_forward(x, weight, bias, has_weight, has_bias, eps, out, mean, rstd):
+    n_rows, n_cols = x.shape
+    for r in prange(n_rows):
+        row, result = x[r], out[r]
+        row_mean = F32(row_sum(row) / n_cols)
+        for j in range(n_cols):
+            result[j] = row[j] - row_mean
+        row_rstd = ONE / np.sqrt(F32(row_dot(result, result) / n_cols) + eps)
+        mean[r], rstd[r] = row_mean, row_rstd
+        for j in range(n_cols):
+            y = result[j] * row_rstd
+            if has_weight:
+                y = y * weight[j]
+            if has_bias:
+                y = y + bias[j]
+            result[j] = y
+
+
+@kernel
+def layer_norm_backward(grad_out, x, weight, has_weight, mean, rstd, grad_x, grad_weight, grad_bias):
+    n_rows, n_cols = x.shape
+    n_blocks = (n_rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
+    partial_weight = np.zeros((n_blocks, n_cols), dtype=np.float64)
+    partial_bias = np.zeros((n_blocks, n_cols), dtype=np.float64)
+    for block in prange(n_blocks):
+        xhat = np.empty(n_cols, dtype=np.float32)  # the block's scratch rows
+        g = np.empty(n_cols, dtype=np.float32)
+        block_weight, block_bias = partial_weight[block], partial_bias[block]
+        for r in range(block * ROWS_PER_BLOCK, min(n_rows, (block + 1) * ROWS_PER_BLOCK)):
+            row, dy, dx = x[r], grad_out[r], grad_x[r]
+            row_mean, row_rstd = mean[r], rstd[r]
+            for j in range(n_cols):
+                xhat[j] = (row[j] - row_mean) * row_rstd
+                g[j] = dy[j] * weight[j] if has_weight else dy[j]
+                block_weight[j] += dy[j] * xhat[j]
+                block_bias[j] += dy[j]
+            mean_g, mean_g_xhat = F32(row_sum(g) / n_cols), F32(row_dot(g, xhat) / n_cols)
+            for j in range(n_cols):
+                dx[j] = row_rstd * (g[j] - mean_g - xhat[j] * mean_g_xhat)
+    for j in range(n_cols):
+        total_weight = total_bias = 0.0
+        for block in range(n_blocks):
+            total_weight += partial_weight[block, j]
+            total_bias += partial_bias[block, j]
+        grad_weight[j], grad_bias[j] = total_weight, total_bias

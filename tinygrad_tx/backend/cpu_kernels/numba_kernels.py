@@ -1,0 +1,195 @@
+"""NumbaKernels: the CPU backend's fused kernels, with CudaKernels' interface (backend/kernels/launch.py).
+
+Every method takes and returns NumPy arrays. The fused ops ask `supports` / `supports_attention` first and run
+their array code where the answer is no: float64, float16 and bfloat16 (which the ops then compute in float32,
+through these kernels), empty arrays. Inputs are made C-contiguous before a kernel reads them, and every
+scalar is passed with one fixed type, so each kernel compiles once per process (and is then cached on disk).
+"""
+import math
+
+import numpy as np
+
+from . import attention, cross_entropy, gelu, layer_norm, parameters, softmax
+
+FLOAT32 = np.dtype(np.float32)
+
+
+class NumbaKernels:
+    # cross-entropy's backward reads a copy of the logits made in forward, so the caller may edit the logits in
+    # place after the forward, as PyTorch's CPU op allows (it keeps log_softmax's output, not the logits)
+    copies_logits = True
+
+    # --- what the kernels take ---------------------------------------------------------------------------------
+    @staticmethod
+    def supports(*arrays):
+        """float32 arrays of at least one dim and one element (None: an absent optional argument)."""
+        return all(a is None or (a.dtype == FLOAT32 and a.ndim and a.size) for a in arrays)
+
+    @staticmethod
+    def _rows(array):
+        """(rows, last dim) view of a C-contiguous copy."""
+        array = _contiguous(array)
+        return array.reshape(-1, array.shape[-1])
+
+    # --- layer norm --------------------------------------------------------------------------------------------
+    def layer_norm_forward(self, x, weight, bias, eps):
+        """Over the last dim; weight and bias may be None. -> (out, mean, rstd), mean and rstd float32 per row."""
+        rows = self._rows(x)
+        out = np.empty_like(rows)
+        mean = np.empty(rows.shape[0], dtype=np.float32)
+        rstd = np.empty(rows.shape[0], dtype=np.float32)
+        layer_norm.layer_norm_forward(rows, self._or(weight, rows), self._or(bias, rows), weight is not None,
+                                      bias is not None, np.float32(eps), out, mean, rstd)
+        return out.reshape(x.shape), mean, rstd
+
+    def layer_norm_backward(self, grad_out, x, weight, mean, rstd, need_weight, need_bias):
+        """-> (grad_x, grad_weight or None, grad_bias or None)."""
+        rows = self._rows(x)
+        grad_rows = self._rows(grad_out.astype(FLOAT32, copy=False))
+        grad_x = np.empty_like(rows)
+        grad_weight = np.empty(rows.shape[1], dtype=np.float32)
+        grad_bias = np.empty(rows.shape[1], dtype=np.float32)
+        layer_norm.layer_norm_backward(grad_rows, rows, self._or(weight, rows), weight is not None, mean, rstd,
+                                       grad_x, grad_weight, grad_bias)
+        return grad_x.reshape(x.shape), grad_weight if need_weight else None, grad_bias if need_bias else None
+
+    # --- softmax -----------------------------------------------------------------------------------------------
+    def softmax_forward(self, x, log):
+        """softmax (or log_softmax) over the last dim."""
+        rows = self._rows(x)
+        out = np.empty_like(rows)
+        softmax.softmax_forward(rows, out, bool(log))
+        return out.reshape(x.shape)
+
+    def softmax_backward(self, grad_out, out, log):
+        out_rows = self._rows(out)
+        grad_x = np.empty_like(out_rows)
+        softmax.softmax_backward(self._rows(grad_out.astype(FLOAT32, copy=False)), out_rows, grad_x, bool(log))
+        return grad_x.reshape(out.shape)
+
+    # --- gelu --------------------------------------------------------------------------------------------------
+    def gelu_forward(self, x, approximate_tanh):
+        x = _contiguous(x)
+        out = np.empty_like(x)
+        gelu.gelu_forward(x.reshape(-1), out.reshape(-1), bool(approximate_tanh))
+        return out
+
+    def gelu_backward(self, grad_out, x, approximate_tanh):
+        x = _contiguous(x)
+        grad_out = _contiguous(grad_out.astype(FLOAT32, copy=False))
+        grad_x = np.empty_like(x)
+        gelu.gelu_backward(grad_out.reshape(-1), x.reshape(-1), grad_x.reshape(-1), bool(approximate_tanh))
+        return grad_x
+
+    # --- cross-entropy -----------------------------------------------------------------------------------------
+    def cross_entropy_forward(self, logits, target, ignore_index, label_smoothing):
+        """(N, C) logits, (N,) integer targets -> (losses, lse): float32 per row."""
+        logits = _contiguous(logits)
+        target = self._targets(target, ignore_index, logits.shape[1])
+        losses = np.empty(logits.shape[0], dtype=np.float32)
+        lse = np.empty(logits.shape[0], dtype=np.float32)
+        cross_entropy.cross_entropy_forward(logits, target, np.int64(ignore_index), np.float32(label_smoothing),
+                                            losses, lse)
+        return losses, lse
+
+    def cross_entropy_backward(self, logits, target, lse, row_scale, ignore_index, label_smoothing):
+        """row_scale: float32 (N,), the incoming gradient of each row's loss (0 for ignored rows)."""
+        logits = _contiguous(logits)
+        target = self._targets(target, ignore_index, logits.shape[1])
+        row_scale = np.ascontiguousarray(row_scale, dtype=np.float32)
+        grad = np.empty_like(logits)
+        cross_entropy.cross_entropy_backward(logits, target, lse, row_scale, np.int64(ignore_index),
+                                             np.float32(label_smoothing), grad)
+        return grad
+
+    @staticmethod
+    def _targets(target, ignore_index, n_classes):
+        """int64, contiguous, each a class or ignore_index: the kernels index rows with them unchecked."""
+        target = np.ascontiguousarray(target, dtype=np.int64)
+        valid = target[target != ignore_index]
+        if valid.size and (valid.min() < 0 or valid.max() >= n_classes):
+            raise IndexError(f"cross_entropy: target values must be in [0, {n_classes}) or ignore_index "
+                             f"({ignore_index}), got values in [{valid.min()}, {valid.max()}]")
+        return target
+
+    # --- attention ---------------------------------------------------------------------------------------------
+    def supports_attention(self, q, k, v):
+        """What PyTorch's fused CPU kernel takes, so that the same edits after the forward are errors (the kernel
+        keeps q, k and v, as PyTorch's does, where PyTorch's other path keeps at most v): float32 (B, H, L, D)
+        queries and (B, H, S, D) keys and values, each with a unit stride along D."""
+        return (self.supports(q, k, v) and q.ndim == k.ndim == v.ndim == 4 and q.shape[:2] == k.shape[:2] ==
+                v.shape[:2] and q.shape[-1] == k.shape[-1] == v.shape[-1] and k.shape[-2] == v.shape[-2]
+                and all(a.shape[-1] == 1 or a.strides[-1] == a.itemsize for a in (q, k, v)))
+
+    @staticmethod
+    def _heads(array):
+        """(..., T, D) -> contiguous (N, T, D)."""
+        array = _contiguous(array)
+        return array.reshape(-1, array.shape[-2], array.shape[-1])
+
+    def attention_forward(self, q, k, v, scale, causal, dropout=None):
+        """-> (out like q, lse float32 (..., L)): all the backward needs besides q, k, v."""
+        self._no_dropout(dropout)
+        q3, k3, v3 = self._heads(q), self._heads(k), self._heads(v)
+        out = np.empty_like(q3)
+        lse = np.empty(q3.shape[:2], dtype=np.float32)
+        attention.attention_forward(q3, k3, v3, np.float32(scale), bool(causal), out, lse)
+        return out.reshape(q.shape), lse.reshape(q.shape[:-1])
+
+    def attention_backward(self, grad_out, q, k, v, out, lse, scale, causal, dropout=None):
+        """-> (grad_q, grad_k, grad_v), recomputing the probabilities row by row from lse."""
+        self._no_dropout(dropout)
+        q3, k3, v3 = self._heads(q), self._heads(k), self._heads(v)
+        grad3, out3 = self._heads(grad_out.astype(FLOAT32, copy=False)), self._heads(out)
+        lse2 = np.ascontiguousarray(lse).reshape(q3.shape[:2])
+        grad_q, grad_k, grad_v = np.empty_like(q3), np.empty_like(k3), np.empty_like(v3)
+        attention.attention_backward(grad3, q3, k3, v3, out3, lse2, np.float32(scale), bool(causal), grad_q, grad_k,
+                                     grad_v)
+        return grad_q.reshape(q.shape), grad_k.reshape(k.shape), grad_v.reshape(v.shape)
+
+    @staticmethod
+    def _no_dropout(dropout):
+        # the CPU's generator is not counter-based: its dropout masks are arrays, which the array code applies
+        if dropout is not None:
+            raise ValueError("NumbaKernels: attention with a regenerated dropout mask runs only on a GPU")
+
+    # --- lists of parameters -------------------------------------------------------------------------------------
+    def adamw_step(self, params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step):
+        """One AdamW step over lists of float32 C-contiguous arrays, in place, in one call."""
+        tables = [self._addresses(arrays, "adamw_step") for arrays in (params, grads, exp_avgs, exp_avg_sqs)]
+        sizes = tables[0][1]
+        if any(not np.array_equal(table_sizes, sizes) for _, table_sizes in tables[1:]):
+            raise ValueError("NumbaKernels.adamw_step: parameters, gradients and moments differ in size")
+        # every scalar in double, rounded once to float32, as the array code's float32 operations take them
+        scalars = (np.float32(value) for value in (
+            beta1, 1 - beta1, beta2, 1 - beta2, eps, 1 - lr * weight_decay, lr / (1 - beta1 ** step),
+            math.sqrt(1 - beta2 ** step)))
+        parameters.adamw_step(*(addresses for addresses, _ in tables), sizes, *scalars)
+
+    def squared_norm(self, arrays):
+        """The sum of the squares of every value of a list of float32 arrays, as a Python float (summed in
+        float64); arrays that are not C-contiguous are copied first."""
+        arrays = [_contiguous(a) for a in arrays]
+        addresses, sizes = self._addresses(arrays, "squared_norm")
+        return float(parameters.squared_norm(addresses, sizes))
+
+    @staticmethod
+    def _addresses(arrays, caller):
+        """(addresses, sizes) of float32 C-contiguous arrays: the kernels read them as raw memory, so anything
+        else is refused here rather than misread there."""
+        for a in arrays:
+            if a.dtype != FLOAT32 or not a.flags.c_contiguous:
+                raise ValueError(f"NumbaKernels.{caller}: expected C-contiguous float32 arrays, got {a.dtype} "
+                                 f"of shape {a.shape} (contiguous: {a.flags.c_contiguous})")
+        return (np.array([a.ctypes.data for a in arrays], dtype=np.int64),
+                np.array([a.size for a in arrays], dtype=np.int64))
+
+    @staticmethod
+    def _or(array, placeholder):
+        """An optional array argument: a flag says it is absent, but the slot needs an array of the same type."""
+        return placeholder[0] if array is None else _contiguous(array)
+
+
+def _contiguous(array):
+    # np.ascontiguousarray would also turn a 0-d array into a 1-d one
+    return array if array.flags.c_contiguous else np.ascontiguousarray(array)
