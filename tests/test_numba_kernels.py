@@ -322,6 +322,23 @@ def test_squared_norm_over_many_arrays():
     assert math.isclose(kernels.squared_norm(arrays), expected, rel_tol=1e-7)  # each square is float32
 
 
+@needs_numba
+@pytest.mark.parametrize("max_norm", [1.0, 1e6])  # clipping, and a norm already below max_norm
+def test_clip_grad_norm_matches_torch(calls, max_norm):
+    shapes = [(40, 30), (70000,), (3,), (0, 4)]
+    ours = [tg.tensor(randn(*shape, dtype=np.float32, seed=i), requires_grad=True) for i, shape in enumerate(shapes)]
+    theirs = [torch.tensor(p.detach().numpy(), requires_grad=True) for p in ours]
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        grad = randn(*a.shape, dtype=np.float32, seed=10 + i)
+        a.grad, b.grad = tg.tensor(grad), torch.tensor(grad)
+    norm = tg.nn.utils.clip_grad_norm_(ours, max_norm)
+    expected = torch.nn.utils.clip_grad_norm_(theirs, max_norm)
+    assert calls["squared_norm"] == 1 and norm.dtype is tg.float32 and norm.shape == ()
+    assert_close(norm, expected, rtol=1e-6, atol=0)
+    for a, b in zip(ours, theirs):
+        assert_close(a.grad, b.grad, rtol=1e-6, atol=1e-7)
+
+
 # --- a whole GPT-2 step, the switch, and life without Numba -----------------------------------------------------------
 @needs_numba
 def test_gpt2_step_with_the_kernels_matches_the_array_code(calls):

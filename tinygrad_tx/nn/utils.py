@@ -16,18 +16,24 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         return Tensor(0.0)
     norm_type = float(norm_type)
     first = grads[0]
-    parts = [_norm_part(g, norm_type) for g in grads if g.numel()]
-    if not parts:
-        return Tensor(0.0, dtype=first.dtype, device=first.device)
-    if any(g.device != first.device for g in grads):  # combine on the host (one sync per gradient)
-        parts = [first.backend.asarray(float(part)) for part in parts]
-    # one stacked reduction keeps the sum on the device: a single sync below, not one per gradient
-    stacked = first.backend.stack(parts, 0)
-    if norm_type == math.inf:
-        total = first.backend.max(stacked, None, False)
+    squared_norm = getattr(first.backend.kernels, "squared_norm", None)  # the CPU kernels: one pass over them all
+    if norm_type == 2.0 and squared_norm is not None and all(g.device == first.device and g.dtype is float32
+                                                             for g in grads):
+        total = first.backend.asarray(math.sqrt(squared_norm([g.array for g in grads])), float32)  # summed in float64
+        total_value = float(total)
     else:
-        total = first.backend.sum(stacked, None, False) ** (1.0 / norm_type)
-    total_value = float(total)
+        parts = [_norm_part(g, norm_type) for g in grads if g.numel()]
+        if not parts:
+            return Tensor(0.0, dtype=first.dtype, device=first.device)
+        if any(g.device != first.device for g in grads):  # combine on the host (one sync per gradient)
+            parts = [first.backend.asarray(float(part)) for part in parts]
+        # one stacked reduction keeps the sum on the device: a single sync below, not one per gradient
+        stacked = first.backend.stack(parts, 0)
+        if norm_type == math.inf:
+            total = first.backend.max(stacked, None, False)
+        else:
+            total = first.backend.sum(stacked, None, False) ** (1.0 / norm_type)
+        total_value = float(total)
     if error_if_nonfinite and not math.isfinite(total_value):
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total_value}, "
                            "so they cannot be clipped; pass error_if_nonfinite=False to skip this check")
