@@ -3,9 +3,10 @@ with and without the KV cache, and HuggingFace transformers' generate on the sam
 
 A random transformers.GPT2LMHeadModel is saved to a temporary directory and loaded by GPT2.from_pretrained,
 so both hold the same weights. Each generates --new-tokens tokens greedily after a --prompt-tokens prompt
-(min_new_tokens keeps HF from stopping early), best of --repeats. Without the cache every step recomputes
-the whole context, so that row generates only --uncached-tokens tokens (its cost per token grows with
-the context; the number is for the first tokens after the prompt, the most favourable to it).
+(min_new_tokens keeps HF from stopping early), best of --repeats runs taken in turn. Without the cache
+every step recomputes the whole context, so that row generates only --uncached-tokens tokens (its cost
+per token grows with the context; the number is for the first tokens after the prompt, the most
+favourable to it).
 
     python benchmarks/generate_cpu.py
     python benchmarks/generate_cpu.py --new-tokens 64 --repeats 1      # quicker
@@ -24,13 +25,16 @@ import tinygrad_tx as tg  # noqa: E402
 from models.gpt2 import GPT2  # noqa: E402
 
 
-def best_time(run, repeats):
-    best, result = float("inf"), None
+def interleaved_best_times(runs, repeats):
+    """{name: (best seconds, result of the last run)}, running the generators in turn, repeats times: a change in
+    the machine's load then falls on all of them alike."""
+    times, results = {name: float("inf") for name in runs}, {}
     for _ in range(repeats):
-        start = time.perf_counter()
-        result = run()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+        for name, run in runs.items():
+            start = time.perf_counter()
+            results[name] = run()
+            times[name] = min(times[name], time.perf_counter() - start)
+    return {name: (times[name], results[name]) for name in runs}
 
 
 def main():
@@ -58,12 +62,12 @@ def main():
                                use_cache=True, pad_token_id=0)[0, args.prompt_tokens:].tolist()
 
     idx = tg.tensor(prompt)
-    hf_time, hf_tokens = best_time(huggingface, args.repeats)
-    cached_time, cached_tokens = best_time(lambda: ours.generate(idx, n, temperature=0)[0, args.prompt_tokens:]
-                                           .tolist(), args.repeats)
-    uncached_time, uncached_tokens = best_time(lambda: ours.generate(idx, args.uncached_tokens, temperature=0,
-                                                                     use_cache=False)[0, args.prompt_tokens:]
-                                               .tolist(), 1)
+    measured = interleaved_best_times({
+        "hf": huggingface,
+        "cached": lambda: ours.generate(idx, n, temperature=0)[0, args.prompt_tokens:].tolist(),
+        "uncached": lambda: ours.generate(idx, args.uncached_tokens, temperature=0,
+                                          use_cache=False)[0, args.prompt_tokens:].tolist()}, args.repeats)
+    (hf_time, hf_tokens), (cached_time, cached_tokens), (uncached_time, uncached_tokens) = measured.values()
     agree = next((i for i, (a, b) in enumerate(zip(cached_tokens, hf_tokens)) if a != b), n)
     rows = [("ours, KV cache", cached_time / n, n), ("ours, no cache", uncached_time / args.uncached_tokens,
                                                       args.uncached_tokens),

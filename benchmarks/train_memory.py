@@ -1,13 +1,13 @@
 """Training memory against corpus size: does the resident set grow with the corpus?
 
-Corpora of 1x, 10x and 30x the bundled tiny Shakespeare (1.1 MB) are written, encoded into token files
-by `python -m tinygrad_tx.data.prepare --tokenizer char`, and trained on for --steps steps of a small
-GPT-2, each run in a fresh process. The resident set (VmRSS) is read after the Trainer is built, after
-10% of the steps and at the end, with its peak (VmHWM). For contrast, the largest corpus is also trained
-on as a text file, which TextDataset reads and encodes into memory whole. Linux only.
+Corpora of 1x, 10x, 30x and 100x the bundled tiny Shakespeare (1.1 MB) are written, encoded into token
+files by `python -m tinygrad_tx.data.prepare --tokenizer char`, and trained on for --steps steps of a
+small GPT-2, each run in a fresh process. The resident set (VmRSS) is read after the Trainer is built,
+after 10% of the steps and at the end, with its peak (VmHWM). For contrast, the --text-scale corpus is
+also trained on as a text file, which TextDataset reads and encodes into memory whole. Linux only.
 
     python benchmarks/train_memory.py
-    python benchmarks/train_memory.py --scales 1 10 100 --steps 300
+    python benchmarks/train_memory.py --scales 1 10 --steps 60 --text-scale 10     # quicker
 """
 import argparse
 import json
@@ -51,7 +51,8 @@ def run_child(data, steps):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scales", type=int, nargs="+", default=[1, 10, 30])
+    parser.add_argument("--scales", type=int, nargs="+", default=[1, 10, 30, 100])
+    parser.add_argument("--text-scale", type=int, default=10, help="one of --scales")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -72,7 +73,7 @@ def main():
                             "--out-dir", tokens], check=True, capture_output=True, cwd=ROOT)
             megabytes = os.path.getsize(corpus) / 1e6
             rows.append((f"token files, {scale}x ({megabytes:.0f} MB of text)", run_child(tokens, args.steps)))
-        scale = max(args.scales)
+        scale = args.text_scale
         rows.append((f"text file in memory, {scale}x", run_child(os.path.join(work, f"shakespeare_x{scale}.txt"),
                                                                 args.steps)))
     print(f"{args.steps} training steps of a 2-layer, 64-dim GPT-2, batch 12 x 64 tokens; resident set in MiB\n")
