@@ -137,6 +137,10 @@ class ArrayBackend:
             return (a.reshape(-1, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[-1])
         return self.contiguous(self.xp.matmul(a, b))  # C order, as PyTorch's (NumPy's follows strided batch operands)
 
+    def qr(self, a):
+        """(Q, R) of a 2-D array, the reduced factorization (nn.init.orthogonal_ needs it)."""
+        return self.xp.linalg.qr(a)
+
     # --- movement ------------------------------------------------------------------
     def reshape(self, a, shape): return a.reshape(shape)
     def transpose(self, a, axes): return a.transpose(axes)
