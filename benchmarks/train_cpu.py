@@ -8,6 +8,9 @@ while training, over its size just before), since one process holding both would
 
     python benchmarks/train_cpu.py                 # the shakespeare-char-cpu recipe, 2000 iterations
     python benchmarks/train_cpu.py --iters 200     # a quicker look
+    python benchmarks/train_cpu.py --shape shakespeare-char --iters 50 --block 10
+                                                   # nanoGPT's GPU recipe's model (6 layers, 384 dims, block 256)
+                                                   # at batch 12, on the CPU
 """
 import argparse
 import json
@@ -137,8 +140,13 @@ class Run:
         return total / len(batches)
 
 
-def setup(iters):
-    config = config_from_preset("shakespeare-char-cpu", max_iters=iters, lr_decay_iters=iters)
+# the model shapes raced: the CPU recipe, and the GPU recipe's model at batch 12 (without its dropout, which the two
+# frameworks would draw differently)
+SHAPES = {"shakespeare-char-cpu": {}, "shakespeare-char": dict(batch_size=12)}
+
+
+def setup(iters, shape="shakespeare-char-cpu"):
+    config = config_from_preset(shape, max_iters=iters, lr_decay_iters=iters, **SHAPES[shape])
     tg.manual_seed(config.seed)
     vocab = TextDataset().tokenizer.vocab_size
     model_config = GPT2Config(n_layer=config.n_layer, n_head=config.n_head, n_embd=config.n_embd,
@@ -152,10 +160,10 @@ def resident_mib():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
 
 
-def measure_memory(framework, iters):
+def measure_memory(framework, iters, shape):
     """Child process: train `iters` steps; report the peak growth of the resident set over its size
     just before training (sampled every millisecond, so it sees peaks inside forward and backward)."""
-    config, model_config, weights = setup(iters)
+    config, model_config, weights = setup(iters, shape)
     run = Run(framework, config, model_config, weights)
     baseline, peak, done = resident_mib(), [0.0], threading.Event()
 
@@ -175,16 +183,17 @@ def measure_memory(framework, iters):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iters", type=int, default=2000)
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="shakespeare-char-cpu")
     parser.add_argument("--block", type=int, default=50, help="iterations per timing block")
     parser.add_argument("--eval-batches", type=int, default=200)
     parser.add_argument("--memory-child", choices=["tinygrad_tx", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
     if args.memory_child:
-        measure_memory(args.memory_child, 30)
+        measure_memory(args.memory_child, 30, args.shape)
         return
 
-    config, model_config, weights = setup(args.iters)
+    config, model_config, weights = setup(args.iters, args.shape)
     runs = {name: Run(name, config, model_config, weights) for name in ("tinygrad_tx", "torch")}
     seconds = {name: 0.0 for name in runs}
     last_loss = {}
@@ -204,13 +213,13 @@ def main():
     val = {name: run.val_loss(batches) for name, run in runs.items()}
     memory = {}
     for name in runs:
-        out = subprocess.run([sys.executable, __file__, "--memory-child", name], capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run([sys.executable, __file__, "--memory-child", name, "--shape", args.shape],
+                             capture_output=True, text=True, check=True)
         memory[name] = json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"]
 
     ms = {name: 1000 * seconds[name] / args.iters for name in runs}
     print()
-    print(f"recipe: shakespeare-char-cpu ({config.n_layer} layers, {config.n_head} heads, {config.n_embd} dims, "
+    print(f"recipe: {args.shape} ({config.n_layer} layers, {config.n_head} heads, {config.n_embd} dims, "
           f"block {config.block_size}, batch {config.batch_size}), {args.iters} iterations, "
           f"torch {torch.__version__}, numpy {np.__version__}, {os.cpu_count()} CPU threads")
     print("| framework | ms/iter | ratio to PyTorch | val loss | peak memory growth (MiB) |")

@@ -250,6 +250,35 @@ def test_second_derivatives_differentiate_the_composed_form(calls):
     assert_close(x.grad, expected.grad, rtol=1e-4, atol=1e-5)
 
 
+@needs_numba
+def test_threaded_kernels_equal_the_one_thread_ones_bit_for_bit(calls, monkeypatch):
+    # the work is cut into the same rows and blocks whatever the thread count, so threads change no bit
+    import numba
+    from tinygrad_tx.backend.cpu_kernels import float32_math
+    if numba.get_num_threads() < 2:
+        pytest.skip("one thread here: the threaded kernels are never chosen")
+
+    def everything():
+        x = tg.tensor(randn(6, 7, 40, dtype=np.float32), requires_grad=True)
+        w = tg.tensor(randn(40, dtype=np.float32, seed=1), requires_grad=True)
+        h = F.gelu(F.layer_norm(x, (40,), w), approximate="tanh")
+        q = h.reshape(6, 7, 5, 8).transpose(1, 2)                       # (6, 5, 7, 8)
+        a = F.scaled_dot_product_attention(q, q, q, is_causal=True).transpose(1, 2).reshape(42, 40)
+        loss = F.cross_entropy(a, tg.tensor(np.arange(42) % 40)) + F.log_softmax(h, -1).mean()
+        loss.backward()
+        optimizer = tg.optim.AdamW([x, w], lr=0.1)
+        tg.nn.utils.clip_grad_norm_([x, w], 0.5)
+        optimizer.step()
+        return [t.detach().numpy() for t in (loss, h, a, x, w)]
+    results = []
+    for threshold in (0, 1 << 60):  # every kernel threaded, then none
+        monkeypatch.setattr(float32_math, "THREADED_WORK", threshold)
+        results.append(everything())
+    for threaded, one_thread in zip(*results):
+        np.testing.assert_array_equal(threaded, one_thread)
+    assert calls["attention_backward"] == 2 and calls["adamw_step"] == 2 and calls["squared_norm"] == 2
+
+
 # --- AdamW and the gradients' norm over all parameters ---------------------------------------------------------------
 def adamw_run(kernels_on, steps=3, **options):
     tg.cpu.use_kernels(kernels_on)

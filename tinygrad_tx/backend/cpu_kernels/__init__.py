@@ -16,6 +16,7 @@ Threads: Numba's own thread pool ("workqueue"), unless NUMBA_THREADING_LAYER nam
 between kernels; OpenMP's spin, taking the cores from NumPy's BLAS and the Python thread between kernels, and
 on a busy 2-core machine a parallel region measured 29 ms with OpenMP against 0.4 ms with the workqueue.
 """
+import hashlib
 import importlib.util
 import os
 
@@ -46,6 +47,37 @@ def kernels():
         import numba  # about half a second, once
         if "NUMBA_THREADING_LAYER" not in os.environ:
             numba.config.THREADING_LAYER = "workqueue"  # see above; takes effect at the first parallel kernel
+        _clear_stale_cache()
         from .numba_kernels import NumbaKernels
         _loaded["kernels"] = NumbaKernels()
     return _loaded["kernels"]
+
+
+def _clear_stale_cache():
+    """Numba keys a cached kernel on its own source file alone: a kernel whose helpers changed (float32_math.py)
+    would load its old machine code. A digest of every source here, kept beside the cache, empties the cache when
+    any of them changes. (Where __pycache__ here is not writable, Numba caches elsewhere, and an installed
+    package's files change together, which Numba sees.)"""
+    here = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(here)):
+        if name.endswith(".py"):
+            with open(os.path.join(here, name), "rb") as f:
+                digest.update(name.encode() + f.read())
+    cache, stamp = os.path.join(here, "__pycache__"), digest.hexdigest()
+    stamp_path = os.path.join(cache, "numba_sources.sha256")
+    try:
+        with open(stamp_path) as f:
+            if f.read() == stamp:
+                return
+    except OSError:
+        pass
+    try:
+        os.makedirs(cache, exist_ok=True)
+        for name in os.listdir(cache):
+            if name.endswith((".nbi", ".nbc")):
+                os.remove(os.path.join(cache, name))
+        with open(stamp_path, "w") as f:
+            f.write(stamp)
+    except OSError:  # a read-only install: nothing cached here
+        pass

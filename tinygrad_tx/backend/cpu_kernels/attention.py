@@ -1,92 +1,55 @@
-"""Scaled dot-product attention, softmax(Q K^T * scale) V, causal or unmasked, a thread per head at a time.
+"""Scaled dot-product attention, softmax(Q K^T * scale) V, causal or unmasked: the row work between the products.
 
-Layout: q (N, L, D), k and v (N, S, D), contiguous float32; N = batch * heads. Causal means key j is visible
-from query i when j <= i (the top-left triangle, as tril(ones(L, S))).
+The products themselves are BLAS calls (NumbaKernels makes them, batched over heads); these kernels do what lies
+between them in one pass over each row of scores, threads over rows:
 
-forward:  for each query row, its scores against the visible keys (a row of at most S floats), their
-          softmax and the weighted sum of the values; keeps only O and lse = max + log(sum) per row.
-backward: recomputes each row's probabilities P from lse, then
-            delta_i = dO_i . O_i,  dS_ij = P_ij (dO_i . v_j - delta_i)
-            dQ_i = scale sum_j dS_ij k_j,  dK_j = scale sum_i dS_ij q_i,  dV_j = sum_i P_ij dO_i
-          A head's dK and dV are its thread's alone: no two threads add into one row.
-The inner loops run along rows of K^T and V^T (the keys' dim last), so they are elementwise and vectorize.
+forward:  scores (heads, L, S) = Q K^T  ->  softmax_rows  ->  probabilities in place, and each row's
+          lse = max + log(sum), the only thing kept for backward besides q, k, v.
+backward: scores = Q K^T again  ->  score_gradients: P = exp(scores * scale - lse), then with dP = dO V^T
+          dS = P (dP - sum_j dP P) * scale, in place of dP; P in place of the scores (for dV = P^T dO).
+Causal means key j is visible from query i when j <= i (the top-left triangle, as tril(ones(L, S))); hidden
+entries come out 0 in P and dS, so the products after these kernels need no mask.
 """
 import numpy as np
 from numba import prange
 
-from .float32_math import F32, ZERO, exp_shifted, helper, kernel, row_dot, row_max, row_sum
+from .float32_math import F32, ZERO, exp_shifted, kernel, row_dot, row_max, row_sum
 
 
 @kernel
-def attention_forward(q, k, v, scale, causal, out, lse):
-    n_heads, length, head_dim = q.shape
-    source_length = k.shape[1]
-    for n in prange(n_heads):
-        keys_t = np.ascontiguousarray(k[n].T)                   # (D, S)
-        scores = np.empty(source_length, dtype=np.float32)
-        weighted = np.empty(head_dim, dtype=np.float32)
-        for i in range(length):
-            visible = min(i + 1, source_length) if causal else source_length
-            _scores(q[n, i], keys_t, visible, scale, scores)
-            largest = row_max(scores[:visible])
-            exp_shifted(scores[:visible], largest, scores)
-            total = row_sum(scores[:visible])
-            weighted[:] = ZERO
-            for j in range(visible):
-                p, values = scores[j], v[n, j]
-                for d in range(head_dim):
-                    weighted[d] += p * values[d]
-            total32 = F32(total)
-            for d in range(head_dim):
-                out[n, i, d] = weighted[d] / total32
-            lse[n, i] = largest + F32(np.log(total))
-
-
-@kernel
-def attention_backward(grad_out, q, k, v, out, lse, scale, causal, grad_q, grad_k, grad_v):
-    n_heads, length, head_dim = q.shape
-    source_length = k.shape[1]
-    for n in prange(n_heads):
-        keys_t = np.ascontiguousarray(k[n].T)                   # (D, S)
-        values_t = np.ascontiguousarray(v[n].T)                 # (D, S)
-        probs = np.empty(source_length, dtype=np.float32)
-        grad_probs = np.empty(source_length, dtype=np.float32)
-        grad_keys = np.zeros((source_length, head_dim), dtype=np.float32)
-        grad_values = grad_v[n]
-        grad_values[:] = ZERO
-        for i in range(length):
-            visible = min(i + 1, source_length) if causal else source_length
-            dy = grad_out[n, i]
-            delta = F32(row_dot(dy, out[n, i]))
-            _scores(q[n, i], keys_t, visible, scale, probs)
-            exp_shifted(probs[:visible], lse[n, i], probs)
-            _scores(dy, values_t, visible, F32(1), grad_probs)  # dO_i . v_j
-            query, grad_query = q[n, i], grad_q[n, i]
-            grad_query[:] = ZERO
-            for j in range(visible):
-                grad_score = probs[j] * (grad_probs[j] - delta)
-                keys, rows = k[n, j], grad_keys[j]
-                for d in range(head_dim):
-                    grad_query[d] += grad_score * keys[d]
-                    rows[d] += grad_score * query[d]
-                p, grad_value = probs[j], grad_values[j]
-                for d in range(head_dim):
-                    grad_value[d] += p * dy[d]
-            for d in range(head_dim):
-                grad_query[d] *= scale
-        for j in range(source_length):
-            for d in range(head_dim):
-                grad_k[n, j, d] = grad_keys[j, d] * scale
-
-
-@helper
-def _scores(query, keys_t, visible, scale, scores):
-    """scores[j] = (query . keys_t[:, j]) * scale for j < visible: a row of Q K^T, built one dim at a time."""
-    scores[:visible] = ZERO
-    for d in range(keys_t.shape[0]):
-        qd = query[d]
-        row = keys_t[d]
+def softmax_rows(scores, scale, causal, lse):
+    n_heads, length, source_length = scores.shape
+    s = scores.reshape(n_heads * length, source_length)  # a row per query, as lse
+    row_lse = lse.reshape(n_heads * length)
+    for r in prange(n_heads * length):
+        visible = min(r % length + 1, source_length) if causal else source_length
         for j in range(visible):
-            scores[j] += qd * row[j]
-    for j in range(visible):
-        scores[j] *= scale
+            s[r, j] *= scale
+        largest = row_max(s, r, visible)
+        exp_shifted(s, r, visible, largest, s, r)
+        total = row_sum(s, r, visible)
+        total32 = F32(total)
+        for j in range(visible):
+            s[r, j] = s[r, j] / total32
+        for j in range(visible, source_length):
+            s[r, j] = ZERO
+        row_lse[r] = largest + F32(np.log(total))
+
+
+@kernel
+def score_gradients(scores, grad_probs, scale, causal, lse):
+    n_heads, length, source_length = scores.shape
+    p = scores.reshape(n_heads * length, source_length)
+    dp = grad_probs.reshape(n_heads * length, source_length)
+    row_lse = lse.reshape(n_heads * length)
+    for r in prange(n_heads * length):
+        visible = min(r % length + 1, source_length) if causal else source_length
+        for j in range(visible):
+            p[r, j] *= scale
+        exp_shifted(p, r, visible, row_lse[r], p, r)
+        delta = F32(row_dot(dp, p, r, visible))
+        for j in range(visible):
+            dp[r, j] = p[r, j] * (dp[r, j] - delta) * scale
+        for j in range(visible, source_length):
+            p[r, j] = ZERO
+            dp[r, j] = ZERO

@@ -17,18 +17,17 @@ ROWS_PER_BLOCK = 64
 def cross_entropy_forward(logits, target, ignore_index, label_smoothing, losses, lse):
     n_rows, n_classes = logits.shape
     for block in prange((n_rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK):
-        exps = np.empty(n_classes, dtype=np.float32)  # the block's scratch row
+        exps = np.empty((1, n_classes), dtype=np.float32)  # the block's scratch row
         for r in range(block * ROWS_PER_BLOCK, min(n_rows, (block + 1) * ROWS_PER_BLOCK)):
-            row = logits[r]
-            largest = row_max(row)
-            exp_shifted(row, largest, exps)
-            row_lse = largest + F32(np.log(row_sum(exps)))
+            largest = row_max(logits, r, n_classes)
+            exp_shifted(logits, r, n_classes, largest, exps, 0)
+            row_lse = largest + F32(np.log(row_sum(exps, 0, n_classes)))
             loss = ZERO
             t = target[r]
             if t != ignore_index:
-                loss = (ONE - label_smoothing) * (row_lse - row[t])
+                loss = (ONE - label_smoothing) * (row_lse - logits[r, t])
                 if label_smoothing != ZERO:
-                    loss += label_smoothing * (row_lse - F32(row_sum(row) / n_classes))
+                    loss += label_smoothing * (row_lse - F32(row_sum(logits, r, n_classes) / n_classes))
             losses[r], lse[r] = loss, row_lse
 
 
@@ -37,12 +36,12 @@ def cross_entropy_backward(logits, target, lse, scale, ignore_index, label_smoot
     n_rows, n_classes = logits.shape
     smoothing = label_smoothing / F32(n_classes)
     for r in prange(n_rows):
-        row, g = logits[r], grad[r]
         t = target[r]
         if t == ignore_index:
-            g[:] = ZERO
+            for c in range(n_classes):
+                grad[r, c] = ZERO
             continue
         row_lse, row_scale = lse[r], scale[r]
         for c in range(n_classes):
-            g[c] = (exp32(row[c] - row_lse) - smoothing) * row_scale
-        g[t] = (exp32(row[t] - row_lse) - smoothing - (ONE - label_smoothing)) * row_scale
+            grad[r, c] = (exp32(logits[r, c] - row_lse) - smoothing) * row_scale
+        grad[r, t] = (exp32(logits[r, t] - row_lse) - smoothing - (ONE - label_smoothing)) * row_scale

@@ -7,6 +7,7 @@ LLVM turns into vector instructions (8 float32 lanes with AVX2): within 1.5 ulp 
 NumPy's float32 exp measured 3.3 ulp.
 """
 import functools
+import types as python_types
 
 import numba
 import numpy as np
@@ -14,11 +15,37 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-# every kernel: float32 math in program order (no fast-math reassociation, no fused multiply-add), threads
-# over rows or blocks (prange), compiled on first use and cached to disk (__pycache__ beside this file)
-kernel = functools.partial(numba.njit, parallel=True, fastmath=False, cache=True)
+# below this many values (or multiply-adds) a kernel runs on the calling thread alone: waking the other threads
+# took 20 to 65 microseconds a call here (Numba's workqueue, more on a busy machine), where a thread gets through
+# about 50,000 values of a row kernel in that time
+THREADED_WORK = 1 << 16
+# float32 math in program order (no reassociation, no FMA), and IEEE division (x / 0 is inf or NaN, as NumPy's,
+# where Python's error model tests every divisor and keeps the loop from vectorizing: 7x slower here)
+COMPILE_OPTIONS = dict(fastmath=False, error_model="numpy", cache=True)
+
+
+class Kernel:
+    """A kernel compiled twice from one function: with threads (its prange loop shared among them) and on one
+    thread (prange runs as range). on(work) picks one for a call of that much work, and the thread count Numba
+    is set to (numba.set_num_threads, NUMBA_NUM_THREADS). Each is compiled on first use and cached to disk
+    (__pycache__ beside the source), under names of its own."""
+
+    def __init__(self, function):
+        one_thread = python_types.FunctionType(function.__code__, function.__globals__, function.__name__,
+                                               function.__defaults__, function.__closure__)
+        one_thread.__qualname__ = function.__qualname__ + "_one_thread"  # Numba names its cache files by this
+        self.threaded = numba.njit(parallel=True, **COMPILE_OPTIONS)(function)
+        self.one_thread = numba.njit(**COMPILE_OPTIONS)(one_thread)
+        functools.update_wrapper(self, function)
+
+    def on(self, work):
+        threaded = work >= THREADED_WORK and numba.get_num_threads() > 1  # NUMBA_NUM_THREADS=1: never wake a pool
+        return self.threaded if threaded else self.one_thread
+
+
+kernel = Kernel
 # helpers the kernels call: inlined, so the loop around them still vectorizes
-helper = functools.partial(numba.njit, fastmath=False, cache=True, inline="always")
+helper = functools.partial(numba.njit, inline="always", **COMPILE_OPTIONS)
 
 F32 = np.float32
 ZERO, HALF, ONE, TWO = F32(0), F32(0.5), F32(1), F32(2)
@@ -81,66 +108,80 @@ def one_plus_and_minus_tanh(u):
     return (large, small) if u >= ZERO else (small, large)
 
 
+# Row helpers take a 2-D array and a row number, not the row as a view of its own: a view costs two atomic
+# updates of the array's reference count, which two threads slicing one array fight over (a row kernel ran 3x
+# slower on views).
 @helper
-def exp_shifted(row, shift, out):
-    """out[j] = exp(row[j] - shift) over the row: a loop of its own (a sum in it would stop it vectorizing)."""
-    for j in range(row.size):
-        out[j] = exp32(row[j] - shift)
+def exp_shifted(source, row, n, shift, out, out_row):
+    """out[out_row, j] = exp(source[row, j] - shift) for j < n: a loop of its own (a sum in it would stop it
+    vectorizing)."""
+    for j in range(n):
+        out[out_row, j] = exp32(source[row, j] - shift)
 
 
 @helper
-def row_sum(row):
-    """The float64 sum of a 1-D float32 row, in eight running sums (which vectorize); exact for a row of one
-    repeated value, so its mean is that value."""
-    n = row.size
+def row_sum(a, row, n):
+    """The float64 sum of a[row, :n] (float32 values), in eight running sums, which vectorize; exact for a row of
+    one repeated value, so its mean is that value."""
     s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
     i = 0
     while i + 8 <= n:
-        s0 += row[i]
-        s1 += row[i + 1]
-        s2 += row[i + 2]
-        s3 += row[i + 3]
-        s4 += row[i + 4]
-        s5 += row[i + 5]
-        s6 += row[i + 6]
-        s7 += row[i + 7]
+        s0 += a[row, i]
+        s1 += a[row, i + 1]
+        s2 += a[row, i + 2]
+        s3 += a[row, i + 3]
+        s4 += a[row, i + 4]
+        s5 += a[row, i + 5]
+        s6 += a[row, i + 6]
+        s7 += a[row, i + 7]
         i += 8
     total = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
     for j in range(i, n):
-        total += row[j]
+        total += a[row, j]
     return total
 
 
 @helper
-def row_dot(a, b):
-    """The float64 sum of a * b (each product rounded to float32, as the array code's) over two float32 rows."""
-    n = a.size
+def row_dot(a, b, row, n):
+    """The float64 sum of a[row, j] * b[row, j] for j < n, each product rounded to float32 (as the array code's)."""
     s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
     i = 0
     while i + 8 <= n:
-        s0 += a[i] * b[i]
-        s1 += a[i + 1] * b[i + 1]
-        s2 += a[i + 2] * b[i + 2]
-        s3 += a[i + 3] * b[i + 3]
-        s4 += a[i + 4] * b[i + 4]
-        s5 += a[i + 5] * b[i + 5]
-        s6 += a[i + 6] * b[i + 6]
-        s7 += a[i + 7] * b[i + 7]
+        s0 += a[row, i] * b[row, i]
+        s1 += a[row, i + 1] * b[row, i + 1]
+        s2 += a[row, i + 2] * b[row, i + 2]
+        s3 += a[row, i + 3] * b[row, i + 3]
+        s4 += a[row, i + 4] * b[row, i + 4]
+        s5 += a[row, i + 5] * b[row, i + 5]
+        s6 += a[row, i + 6] * b[row, i + 6]
+        s7 += a[row, i + 7] * b[row, i + 7]
         i += 8
     total = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
     for j in range(i, n):
-        total += a[j] * b[j]
+        total += a[row, j] * b[row, j]
     return total
 
 
 @helper
-def row_max(row):
-    """The largest value of a float32 row; NaN if the row holds one."""
-    best = row[0]
-    for j in range(1, row.size):
-        value = row[j]
-        best = value if value > best or value != value else best
-    return best
+def row_max(a, row, n):
+    """The largest of a[row, :n], in eight running maxima. A NaN is passed over here; the callers' sums of
+    exp(x - max) turn it into a NaN result anyway, as NumPy's max would."""
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = -INF
+    i = 0
+    while i + 8 <= n:
+        m0 = max(m0, a[row, i])
+        m1 = max(m1, a[row, i + 1])
+        m2 = max(m2, a[row, i + 2])
+        m3 = max(m3, a[row, i + 3])
+        m4 = max(m4, a[row, i + 4])
+        m5 = max(m5, a[row, i + 5])
+        m6 = max(m6, a[row, i + 6])
+        m7 = max(m7, a[row, i + 7])
+        i += 8
+    largest = max(max(max(m0, m1), max(m2, m3)), max(max(m4, m5), max(m6, m7)))
+    for j in range(i, n):
+        largest = max(largest, a[row, j])
+    return largest
 
 
 @intrinsic

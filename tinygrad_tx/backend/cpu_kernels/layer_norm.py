@@ -20,19 +20,18 @@ ROWS_PER_BLOCK = 32
 def layer_norm_forward(x, weight, bias, has_weight, has_bias, eps, out, mean, rstd):
     n_rows, n_cols = x.shape
     for r in prange(n_rows):
-        row, result = x[r], out[r]
-        row_mean = F32(row_sum(row) / n_cols)
+        row_mean = F32(row_sum(x, r, n_cols) / n_cols)
         for j in range(n_cols):
-            result[j] = row[j] - row_mean
-        row_rstd = ONE / np.sqrt(F32(row_dot(result, result) / n_cols) + eps)
+            out[r, j] = x[r, j] - row_mean
+        row_rstd = ONE / np.sqrt(F32(row_dot(out, out, r, n_cols) / n_cols) + eps)
         mean[r], rstd[r] = row_mean, row_rstd
         for j in range(n_cols):
-            y = result[j] * row_rstd
+            y = out[r, j] * row_rstd
             if has_weight:
                 y = y * weight[j]
             if has_bias:
                 y = y + bias[j]
-            result[j] = y
+            out[r, j] = y
 
 
 @kernel
@@ -42,20 +41,19 @@ def layer_norm_backward(grad_out, x, weight, has_weight, mean, rstd, grad_x, gra
     partial_weight = np.zeros((n_blocks, n_cols), dtype=np.float64)
     partial_bias = np.zeros((n_blocks, n_cols), dtype=np.float64)
     for block in prange(n_blocks):
-        xhat = np.empty(n_cols, dtype=np.float32)  # the block's scratch rows
-        g = np.empty(n_cols, dtype=np.float32)
-        block_weight, block_bias = partial_weight[block], partial_bias[block]
+        xhat = np.empty((1, n_cols), dtype=np.float32)  # the block's scratch rows
+        g = np.empty((1, n_cols), dtype=np.float32)
         for r in range(block * ROWS_PER_BLOCK, min(n_rows, (block + 1) * ROWS_PER_BLOCK)):
-            row, dy, dx = x[r], grad_out[r], grad_x[r]
             row_mean, row_rstd = mean[r], rstd[r]
             for j in range(n_cols):
-                xhat[j] = (row[j] - row_mean) * row_rstd
-                g[j] = dy[j] * weight[j] if has_weight else dy[j]
-                block_weight[j] += dy[j] * xhat[j]
-                block_bias[j] += dy[j]
-            mean_g, mean_g_xhat = F32(row_sum(g) / n_cols), F32(row_dot(g, xhat) / n_cols)
+                dy = grad_out[r, j]
+                xhat[0, j] = (x[r, j] - row_mean) * row_rstd
+                g[0, j] = dy * weight[j] if has_weight else dy
+                partial_weight[block, j] += dy * xhat[0, j]
+                partial_bias[block, j] += dy
+            mean_g, mean_g_xhat = F32(row_sum(g, 0, n_cols) / n_cols), F32(row_dot(g, xhat, 0, n_cols) / n_cols)
             for j in range(n_cols):
-                dx[j] = row_rstd * (g[j] - mean_g - xhat[j] * mean_g_xhat)
+                grad_x[r, j] = row_rstd * (g[0, j] - mean_g - xhat[0, j] * mean_g_xhat)
     for j in range(n_cols):
         total_weight = total_bias = 0.0
         for block in range(n_blocks):

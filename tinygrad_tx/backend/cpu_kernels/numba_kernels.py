@@ -12,6 +12,7 @@ import numpy as np
 from . import attention, cross_entropy, gelu, layer_norm, parameters, softmax
 
 FLOAT32 = np.dtype(np.float32)
+SCORES_PER_GROUP = 1 << 22  # attention's scores and their gradients in groups of heads of at most 16 MB each
 
 
 class NumbaKernels:
@@ -38,7 +39,7 @@ class NumbaKernels:
         out = np.empty_like(rows)
         mean = np.empty(rows.shape[0], dtype=np.float32)
         rstd = np.empty(rows.shape[0], dtype=np.float32)
-        layer_norm.layer_norm_forward(rows, self._or(weight, rows), self._or(bias, rows), weight is not None,
+        layer_norm.layer_norm_forward.on(rows.size)(rows, self._or(weight, rows), self._or(bias, rows), weight is not None,
                                       bias is not None, np.float32(eps), out, mean, rstd)
         return out.reshape(x.shape), mean, rstd
 
@@ -49,7 +50,7 @@ class NumbaKernels:
         grad_x = np.empty_like(rows)
         grad_weight = np.empty(rows.shape[1], dtype=np.float32)
         grad_bias = np.empty(rows.shape[1], dtype=np.float32)
-        layer_norm.layer_norm_backward(grad_rows, rows, self._or(weight, rows), weight is not None, mean, rstd,
+        layer_norm.layer_norm_backward.on(rows.size)(grad_rows, rows, self._or(weight, rows), weight is not None, mean, rstd,
                                        grad_x, grad_weight, grad_bias)
         return grad_x.reshape(x.shape), grad_weight if need_weight else None, grad_bias if need_bias else None
 
@@ -58,27 +59,27 @@ class NumbaKernels:
         """softmax (or log_softmax) over the last dim."""
         rows = self._rows(x)
         out = np.empty_like(rows)
-        softmax.softmax_forward(rows, out, bool(log))
+        softmax.softmax_forward.on(rows.size)(rows, out, bool(log))
         return out.reshape(x.shape)
 
     def softmax_backward(self, grad_out, out, log):
         out_rows = self._rows(out)
         grad_x = np.empty_like(out_rows)
-        softmax.softmax_backward(self._rows(grad_out.astype(FLOAT32, copy=False)), out_rows, grad_x, bool(log))
+        softmax.softmax_backward.on(out_rows.size)(self._rows(grad_out.astype(FLOAT32, copy=False)), out_rows, grad_x, bool(log))
         return grad_x.reshape(out.shape)
 
     # --- gelu --------------------------------------------------------------------------------------------------
     def gelu_forward(self, x, approximate_tanh):
         x = _contiguous(x)
         out = np.empty_like(x)
-        gelu.gelu_forward(x.reshape(-1), out.reshape(-1), bool(approximate_tanh))
+        gelu.gelu_forward.on(x.size)(x.reshape(-1), out.reshape(-1), bool(approximate_tanh))
         return out
 
     def gelu_backward(self, grad_out, x, approximate_tanh):
         x = _contiguous(x)
         grad_out = _contiguous(grad_out.astype(FLOAT32, copy=False))
         grad_x = np.empty_like(x)
-        gelu.gelu_backward(grad_out.reshape(-1), x.reshape(-1), grad_x.reshape(-1), bool(approximate_tanh))
+        gelu.gelu_backward.on(x.size)(grad_out.reshape(-1), x.reshape(-1), grad_x.reshape(-1), bool(approximate_tanh))
         return grad_x
 
     # --- cross-entropy -----------------------------------------------------------------------------------------
@@ -88,7 +89,7 @@ class NumbaKernels:
         target = self._targets(target, ignore_index, logits.shape[1])
         losses = np.empty(logits.shape[0], dtype=np.float32)
         lse = np.empty(logits.shape[0], dtype=np.float32)
-        cross_entropy.cross_entropy_forward(logits, target, np.int64(ignore_index), np.float32(label_smoothing),
+        cross_entropy.cross_entropy_forward.on(logits.size)(logits, target, np.int64(ignore_index), np.float32(label_smoothing),
                                             losses, lse)
         return losses, lse
 
@@ -98,7 +99,7 @@ class NumbaKernels:
         target = self._targets(target, ignore_index, logits.shape[1])
         row_scale = np.ascontiguousarray(row_scale, dtype=np.float32)
         grad = np.empty_like(logits)
-        cross_entropy.cross_entropy_backward(logits, target, lse, row_scale, np.int64(ignore_index),
+        cross_entropy.cross_entropy_backward.on(logits.size)(logits, target, lse, row_scale, np.int64(ignore_index),
                                              np.float32(label_smoothing), grad)
         return grad
 
@@ -133,19 +134,35 @@ class NumbaKernels:
         q3, k3, v3 = self._heads(q), self._heads(k), self._heads(v)
         out = np.empty_like(q3)
         lse = np.empty(q3.shape[:2], dtype=np.float32)
-        attention.attention_forward(q3, k3, v3, np.float32(scale), bool(causal), out, lse)
+        for heads in self._head_groups(q3, k3):
+            scores = np.matmul(q3[heads], k3[heads].transpose(0, 2, 1))                  # (heads, L, S)
+            attention.softmax_rows.on(scores.size)(scores, np.float32(scale), bool(causal), lse[heads])
+            np.matmul(scores, v3[heads], out=out[heads])
         return out.reshape(q.shape), lse.reshape(q.shape[:-1])
 
     def attention_backward(self, grad_out, q, k, v, out, lse, scale, causal, dropout=None):
-        """-> (grad_q, grad_k, grad_v), recomputing the probabilities row by row from lse."""
+        """-> (grad_q, grad_k, grad_v), recomputing the probabilities from lse (out is not needed here)."""
         self._no_dropout(dropout)
         q3, k3, v3 = self._heads(q), self._heads(k), self._heads(v)
-        grad3, out3 = self._heads(grad_out.astype(FLOAT32, copy=False)), self._heads(out)
-        lse2 = np.ascontiguousarray(lse).reshape(q3.shape[:2])
+        grad3 = self._heads(grad_out.astype(FLOAT32, copy=False))
+        lse2 = _contiguous(lse).reshape(q3.shape[:2])
         grad_q, grad_k, grad_v = np.empty_like(q3), np.empty_like(k3), np.empty_like(v3)
-        attention.attention_backward(grad3, q3, k3, v3, out3, lse2, np.float32(scale), bool(causal), grad_q, grad_k,
-                                     grad_v)
+        for heads in self._head_groups(q3, k3):
+            scores = np.matmul(q3[heads], k3[heads].transpose(0, 2, 1))                  # (heads, L, S)
+            grad_scores = np.matmul(grad3[heads], v3[heads].transpose(0, 2, 1))          # dP, then dS
+            attention.score_gradients.on(scores.size)(scores, grad_scores, np.float32(scale), bool(causal),
+                                                      lse2[heads])
+            np.matmul(scores.transpose(0, 2, 1), grad3[heads], out=grad_v[heads])        # P^T dO
+            np.matmul(grad_scores, k3[heads], out=grad_q[heads])                         # dS K
+            np.matmul(grad_scores.transpose(0, 2, 1), q3[heads], out=grad_k[heads])      # dS^T Q
         return grad_q.reshape(q.shape), grad_k.reshape(k.shape), grad_v.reshape(v.shape)
+
+    @staticmethod
+    def _head_groups(q3, k3):
+        """Slices of heads whose (L, S) scores fit in SCORES_PER_GROUP floats together (at least one head): the
+        kernels then keep no more than that, whatever the sequence length."""
+        per_group = max(1, SCORES_PER_GROUP // (q3.shape[1] * k3.shape[1]))
+        return [slice(start, start + per_group) for start in range(0, q3.shape[0], per_group)]
 
     @staticmethod
     def _no_dropout(dropout):
@@ -164,14 +181,14 @@ class NumbaKernels:
         scalars = (np.float32(value) for value in (
             beta1, 1 - beta1, beta2, 1 - beta2, eps, 1 - lr * weight_decay, lr / (1 - beta1 ** step),
             math.sqrt(1 - beta2 ** step)))
-        parameters.adamw_step(*(addresses for addresses, _ in tables), sizes, *scalars)
+        parameters.adamw_step.on(sizes.sum())(*(addresses for addresses, _ in tables), sizes, *scalars)
 
     def squared_norm(self, arrays):
         """The sum of the squares of every value of a list of float32 arrays, as a Python float (summed in
         float64); arrays that are not C-contiguous are copied first."""
         arrays = [_contiguous(a) for a in arrays]
         addresses, sizes = self._addresses(arrays, "squared_norm")
-        return float(parameters.squared_norm(addresses, sizes))
+        return float(parameters.squared_norm.on(sizes.sum())(addresses, sizes))
 
     @staticmethod
     def _addresses(arrays, caller):

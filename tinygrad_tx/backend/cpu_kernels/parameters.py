@@ -30,11 +30,13 @@ def adamw_step(params, grads, exp_avgs, exp_avg_sqs, sizes, beta1, one_minus_bet
     starts = _block_starts(sizes)
     for block in prange(starts[-1]):
         i = np.searchsorted(starts, block, side="right") - 1
-        size = sizes[i]
-        param, grad = float32_array_at(params[i], size), float32_array_at(grads[i], size)
-        exp_avg, exp_avg_sq = float32_array_at(exp_avgs[i], size), float32_array_at(exp_avg_sqs[i], size)
         first = (block - starts[i]) * BLOCK
-        for j in range(first, min(size, first + BLOCK)):
+        count = min(sizes[i] - first, BLOCK)
+        offset = 4 * first  # bytes: the block's own arrays, each looped over from 0 (see gelu.py)
+        param, grad = float32_array_at(params[i] + offset, count), float32_array_at(grads[i] + offset, count)
+        exp_avg = float32_array_at(exp_avgs[i] + offset, count)
+        exp_avg_sq = float32_array_at(exp_avg_sqs[i] + offset, count)
+        for j in range(count):
             g = grad[j]
             m = exp_avg[j] * beta1 + one_minus_beta1 * g
             v = exp_avg_sq[j] * beta2 + one_minus_beta2 * (g * g)
@@ -49,10 +51,10 @@ def squared_norm(arrays, sizes):
     partial = np.zeros(starts[-1], dtype=np.float64)
     for block in prange(starts[-1]):
         i = np.searchsorted(starts, block, side="right") - 1
-        values = float32_array_at(arrays[i], sizes[i])
         first = (block - starts[i]) * BLOCK
-        part = values[first:min(sizes[i], first + BLOCK)]
-        partial[block] = row_dot(part, part)
+        count = min(sizes[i] - first, BLOCK)
+        values = float32_array_at(arrays[i] + 4 * first, count).reshape(1, count)  # 4 bytes a float32
+        partial[block] = row_dot(values, values, 0, count)
     total = 0.0
     for block in range(partial.size):
         total += partial[block]

@@ -14,30 +14,28 @@ from .float32_math import F32, exp32, exp_shifted, kernel, row_dot, row_max, row
 def softmax_forward(x, out, log):
     n_rows, n_cols = x.shape
     for r in prange(n_rows):
-        row, result = x[r], out[r]
-        largest = row_max(row)
-        exp_shifted(row, largest, result)
-        total = row_sum(result)
+        largest = row_max(x, r, n_cols)
+        exp_shifted(x, r, n_cols, largest, out, r)
+        total = row_sum(out, r, n_cols)
         if log:
             log_total = F32(np.log(total))
             for j in range(n_cols):
-                result[j] = (row[j] - largest) - log_total
+                out[r, j] = (x[r, j] - largest) - log_total
         else:
             total32 = F32(total)
             for j in range(n_cols):
-                result[j] = result[j] / total32
+                out[r, j] = out[r, j] / total32
 
 
 @kernel
 def softmax_backward(grad_out, out, grad_x, log):
     n_rows, n_cols = out.shape
     for r in prange(n_rows):
-        dy, y, dx = grad_out[r], out[r], grad_x[r]
         if log:
-            total = F32(row_sum(dy))
+            total = F32(row_sum(grad_out, r, n_cols))
             for j in range(n_cols):
-                dx[j] = dy[j] - exp32(y[j]) * total
+                grad_x[r, j] = grad_out[r, j] - exp32(out[r, j]) * total
         else:
-            dot = F32(row_dot(dy, y))
+            dot = F32(row_dot(grad_out, out, r, n_cols))
             for j in range(n_cols):
-                dx[j] = y[j] * (dy[j] - dot)
+                grad_x[r, j] = out[r, j] * (grad_out[r, j] - dot)
