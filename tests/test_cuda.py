@@ -720,7 +720,8 @@ def test_cuda_functions_say_why_cuda_cannot_start(monkeypatch):
     fake = SimpleNamespace(cuda=SimpleNamespace(runtime=SimpleNamespace(getDeviceCount=no_driver)))
     monkeypatch.setitem(sys.modules, "cupy", fake)
     assert not tg.cuda.is_available() and tg.cuda.device_count() == 0
-    for call in (tg.cuda.synchronize, tg.cuda.current_device, tg.cuda.get_device_name):
+    for call in (tg.cuda.synchronize, tg.cuda.current_device, tg.cuda.get_device_name,
+                 lambda: tg.cuda.set_device("cuda:1")):
         with pytest.raises(RuntimeError, match="CUDA cannot start here .*InsufficientDriver.*nvidia-smi"):
             call()
 
@@ -760,3 +761,22 @@ def test_deterministic_algorithms_refuse_the_atomic_scatter_add():
             alert_not_deterministic("index_add on CUDA")
     finally:
         tg.use_deterministic_algorithms(False)
+
+
+@needs_gpu
+def test_gpu_erf_keeps_float16_and_attention_dropout_runs_in_the_kernel():
+    x = tg.randn(64, device="cuda").half()
+    assert x.erf().dtype is tg.float16 and F.gelu(x).dtype is tg.float16
+    tg.cuda.set_device(0)
+    assert tg.cuda.current_device() == 0
+    q = tg.randn(2, 4, 64, 32, device="cuda", requires_grad=True)
+    results = []
+    for use in (True, False):  # the kernel regenerating the mask, then the array code making it from the same words
+        tg.cuda.use_kernels(use)
+        tg.cuda.manual_seed(5)
+        out = F.scaled_dot_product_attention(q, q, q, dropout_p=0.2, is_causal=True)
+        (grad,) = tg.autograd.grad((out * out).sum(), [q])
+        results.append((out.detach().cpu().numpy(), grad.cpu().numpy()))
+    tg.cuda.use_kernels(True)
+    for kernel, array_code in zip(*results):
+        assert_close(kernel, array_code, rtol=1e-4, atol=1e-5)

@@ -23,7 +23,7 @@ from ..backend import cuda_device_count, get_backend
 from ..backend.devices import cuda_unavailable_reason
 from ..backend.kernels import kernels_enabled, set_kernels_enabled
 
-__all__ = ["is_available", "device_count", "current_device", "device", "get_device_name", "is_bf16_supported",
+__all__ = ["is_available", "device_count", "current_device", "device", "set_device", "get_device_name", "is_bf16_supported",
            "synchronize", "manual_seed", "manual_seed_all", "memory_allocated", "max_memory_allocated",
            "reset_peak_memory_stats", "set_tf32", "tf32_enabled", "use_kernels", "kernels_enabled", "amp"]
 
@@ -56,6 +56,11 @@ def device(index):
     """Make CUDA device `index` current: operators on arrays of cuda:index launch there."""
     with _gpu().cuda.Device(_index(index)):
         yield
+
+
+def set_device(device):
+    """Make a CUDA device current for this thread, as torch.cuda.set_device (DDP scripts call it per rank)."""
+    _gpu().cuda.Device(_index(device)).use()
 
 
 def get_device_name(device=None):
