@@ -25,7 +25,7 @@ needs_numba = pytest.mark.skipif(not tg.cpu.numba_available(),
                                  reason="the CPU kernels need Numba: pip install 'tinygrad_tx[cpu]'")
 KERNEL_METHODS = ("layer_norm_forward", "layer_norm_backward", "softmax_forward", "softmax_backward", "gelu_forward",
                   "gelu_backward", "cross_entropy_forward", "cross_entropy_backward", "attention_forward",
-                  "attention_backward", "adamw_step", "squared_norm")
+                  "attention_backward", "embedding_backward", "adamw_step", "squared_norm")
 
 
 @pytest.fixture
@@ -277,6 +277,24 @@ def test_threaded_kernels_equal_the_one_thread_ones_bit_for_bit(calls, monkeypat
     for threaded, one_thread in zip(*results):
         np.testing.assert_array_equal(threaded, one_thread)
     assert calls["attention_backward"] == 2 and calls["adamw_step"] == 2 and calls["squared_norm"] == 2
+
+
+@needs_numba
+@pytest.mark.parametrize("rows", [7, 1100])  # a table the array code sums with a one-hot product, and a larger one
+def test_embedding_backward(calls, rows):
+    ids = rng(4).integers(-rows, rows, size=(5, 9))  # repeated ids, and negative ones counted from the end
+    table = randn(rows, 6, dtype=np.float32)
+    compare(lambda lib, t, i: t[i], table, ids, rtol=1e-5, atol=1e-6)
+    compare(lambda lib, t, i: lib.F.embedding(i % rows, t), table, ids, rtol=1e-5, atol=1e-6)
+    assert calls["embedding_backward"] == 2
+    against_array_code(lambda t, i: t[i], table, ids)
+
+
+@needs_numba
+def test_embedding_backward_kernel_refuses_ids_out_of_range():
+    kernels = tg.backend.get_backend("cpu").kernels
+    with pytest.raises(IndexError, match="ids must be in"):
+        kernels.embedding_backward(np.array([0, 3]), randn(2, 4, dtype=np.float32), 3)
 
 
 # --- AdamW and the gradients' norm over all parameters ---------------------------------------------------------------

@@ -49,3 +49,9 @@ class NumpyBackend(ArrayBackend):
 
     def index_add(self, target, index, values):
         np.add.at(target, index, values)
+
+    def embedding_backward(self, indices, grad, num_embeddings):
+        kernels = self.kernels
+        if kernels is not None and hasattr(kernels, "embedding_backward") and kernels.supports(grad):
+            return kernels.embedding_backward(indices, grad, num_embeddings)  # one pass, no one-hot matrix
+        return super().embedding_backward(indices, grad, num_embeddings)

@@ -15,10 +15,10 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-# below this many values (or multiply-adds) a kernel runs on the calling thread alone: waking the other threads
-# took 20 to 65 microseconds a call here (Numba's workqueue, more on a busy machine), where a thread gets through
-# about 50,000 values of a row kernel in that time
-THREADED_WORK = 1 << 16
+# below this many values a kernel runs on the calling thread alone: waking the other threads took 20 to 65
+# microseconds a call here (Numba's workqueue; milliseconds when other processes keep the cores busy), in which
+# one thread gets through 20,000 to 60,000 values of a row kernel
+THREADED_WORK = 1 << 17
 # float32 math in program order (no reassociation, no FMA), and IEEE division (x / 0 is inf or NaN, as NumPy's,
 # where Python's error model tests every divisor and keeps the loop from vectorizing: 7x slower here)
 COMPILE_OPTIONS = dict(fastmath=False, error_model="numpy", cache=True)

@@ -38,23 +38,28 @@ def layer_norm_forward(x, weight, bias, has_weight, has_bias, eps, out, mean, rs
 def layer_norm_backward(grad_out, x, weight, has_weight, mean, rstd, grad_x, grad_weight, grad_bias):
     n_rows, n_cols = x.shape
     n_blocks = (n_rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
-    partial_weight = np.zeros((n_blocks, n_cols), dtype=np.float64)
-    partial_bias = np.zeros((n_blocks, n_cols), dtype=np.float64)
+    partial_weight = np.zeros((n_blocks, n_cols), dtype=np.float32)  # each block's sums over its rows
+    partial_bias = np.zeros((n_blocks, n_cols), dtype=np.float32)
     for block in prange(n_blocks):
         xhat = np.empty((1, n_cols), dtype=np.float32)  # the block's scratch rows
         g = np.empty((1, n_cols), dtype=np.float32)
         for r in range(block * ROWS_PER_BLOCK, min(n_rows, (block + 1) * ROWS_PER_BLOCK)):
             row_mean, row_rstd = mean[r], rstd[r]
             for j in range(n_cols):
-                dy = grad_out[r, j]
                 xhat[0, j] = (x[r, j] - row_mean) * row_rstd
-                g[0, j] = dy * weight[j] if has_weight else dy
-                partial_weight[block, j] += dy * xhat[0, j]
-                partial_bias[block, j] += dy
+            if has_weight:
+                for j in range(n_cols):
+                    g[0, j] = grad_out[r, j] * weight[j]
+            else:
+                for j in range(n_cols):
+                    g[0, j] = grad_out[r, j]
+            for j in range(n_cols):
+                partial_weight[block, j] += grad_out[r, j] * xhat[0, j]
+                partial_bias[block, j] += grad_out[r, j]
             mean_g, mean_g_xhat = F32(row_sum(g, 0, n_cols) / n_cols), F32(row_dot(g, xhat, 0, n_cols) / n_cols)
             for j in range(n_cols):
                 grad_x[r, j] = row_rstd * (g[0, j] - mean_g - xhat[0, j] * mean_g_xhat)
-    for j in range(n_cols):
+    for j in range(n_cols):  # the blocks' sums added in block order, in float64
         total_weight = total_bias = 0.0
         for block in range(n_blocks):
             total_weight += partial_weight[block, j]

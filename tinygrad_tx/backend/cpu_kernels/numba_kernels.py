@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from . import attention, cross_entropy, gelu, layer_norm, parameters, softmax
+from . import attention, cross_entropy, embedding, gelu, layer_norm, parameters, softmax
 
 FLOAT32 = np.dtype(np.float32)
 SCORES_PER_GROUP = 1 << 22  # attention's scores and their gradients in groups of heads of at most 16 MB each
@@ -122,53 +122,58 @@ class NumbaKernels:
                 v.shape[:2] and q.shape[-1] == k.shape[-1] == v.shape[-1] and k.shape[-2] == v.shape[-2]
                 and all(a.shape[-1] == 1 or a.strides[-1] == a.itemsize for a in (q, k, v)))
 
-    @staticmethod
-    def _heads(array):
-        """(..., T, D) -> contiguous (N, T, D)."""
-        array = _contiguous(array)
-        return array.reshape(-1, array.shape[-2], array.shape[-1])
-
     def attention_forward(self, q, k, v, scale, causal, dropout=None):
-        """-> (out like q, lse float32 (..., L)): all the backward needs besides q, k, v."""
+        """-> (out like q, lse float32 (B, H, L)): all the backward needs besides q, k, v. The products read q, k
+        and v where they are (heads split off by a transpose are strided, which BLAS takes as they are)."""
         self._no_dropout(dropout)
-        q3, k3, v3 = self._heads(q), self._heads(k), self._heads(v)
-        out = np.empty_like(q3)
-        lse = np.empty(q3.shape[:2], dtype=np.float32)
-        for heads in self._head_groups(q3, k3):
-            scores = np.matmul(q3[heads], k3[heads].transpose(0, 2, 1))                  # (heads, L, S)
-            attention.softmax_rows.on(scores.size)(scores, np.float32(scale), bool(causal), lse[heads])
-            np.matmul(scores, v3[heads], out=out[heads])
-        return out.reshape(q.shape), lse.reshape(q.shape[:-1])
+        out = np.empty(q.shape, dtype=np.float32)
+        lse = np.empty(q.shape[:-1], dtype=np.float32)
+        for batch in self._batch_groups(q, k):
+            scores = np.matmul(q[batch], _transposed(k[batch]))                          # (b, H, L, S)
+            attention.softmax_rows.on(scores.size)(_heads(scores), np.float32(scale), bool(causal), _heads(lse[batch]))
+            np.matmul(scores, v[batch], out=out[batch])
+        return out, lse
 
     def attention_backward(self, grad_out, q, k, v, out, lse, scale, causal, dropout=None):
         """-> (grad_q, grad_k, grad_v), recomputing the probabilities from lse (out is not needed here)."""
         self._no_dropout(dropout)
-        q3, k3, v3 = self._heads(q), self._heads(k), self._heads(v)
-        grad3 = self._heads(grad_out.astype(FLOAT32, copy=False))
-        lse2 = _contiguous(lse).reshape(q3.shape[:2])
-        grad_q, grad_k, grad_v = np.empty_like(q3), np.empty_like(k3), np.empty_like(v3)
-        for heads in self._head_groups(q3, k3):
-            scores = np.matmul(q3[heads], k3[heads].transpose(0, 2, 1))                  # (heads, L, S)
-            grad_scores = np.matmul(grad3[heads], v3[heads].transpose(0, 2, 1))          # dP, then dS
-            attention.score_gradients.on(scores.size)(scores, grad_scores, np.float32(scale), bool(causal),
-                                                      lse2[heads])
-            np.matmul(scores.transpose(0, 2, 1), grad3[heads], out=grad_v[heads])        # P^T dO
-            np.matmul(grad_scores, k3[heads], out=grad_q[heads])                         # dS K
-            np.matmul(grad_scores.transpose(0, 2, 1), q3[heads], out=grad_k[heads])      # dS^T Q
-        return grad_q.reshape(q.shape), grad_k.reshape(k.shape), grad_v.reshape(v.shape)
+        grad_out = grad_out.astype(FLOAT32, copy=False)
+        lse = _contiguous(lse)
+        grad_q, grad_k, grad_v = (np.empty(a.shape, dtype=np.float32) for a in (q, k, v))
+        for batch in self._batch_groups(q, k):
+            scores = np.matmul(q[batch], _transposed(k[batch]))                          # (b, H, L, S)
+            grad_scores = np.matmul(grad_out[batch], _transposed(v[batch]))              # dP, then dS
+            attention.score_gradients.on(scores.size)(_heads(scores), _heads(grad_scores), np.float32(scale),
+                                                      bool(causal), _heads(lse[batch]))
+            np.matmul(_transposed(scores), grad_out[batch], out=grad_v[batch])           # P^T dO
+            np.matmul(grad_scores, k[batch], out=grad_q[batch])                          # dS K
+            np.matmul(_transposed(grad_scores), q[batch], out=grad_k[batch])             # dS^T Q
+        return grad_q, grad_k, grad_v
 
     @staticmethod
-    def _head_groups(q3, k3):
-        """Slices of heads whose (L, S) scores fit in SCORES_PER_GROUP floats together (at least one head): the
-        kernels then keep no more than that, whatever the sequence length."""
-        per_group = max(1, SCORES_PER_GROUP // (q3.shape[1] * k3.shape[1]))
-        return [slice(start, start + per_group) for start in range(0, q3.shape[0], per_group)]
+    def _batch_groups(q, k):
+        """Slices of the batch whose (H, L, S) scores fit in SCORES_PER_GROUP floats together (at least one batch
+        entry): the kernels then keep no more than that, whatever the sequence length."""
+        per_group = max(1, SCORES_PER_GROUP // (q.shape[1] * q.shape[2] * k.shape[2]))
+        return [slice(start, start + per_group) for start in range(0, q.shape[0], per_group)]
 
     @staticmethod
     def _no_dropout(dropout):
         # the CPU's generator is not counter-based: its dropout masks are arrays, which the array code applies
         if dropout is not None:
             raise ValueError("NumbaKernels: attention with a regenerated dropout mask runs only on a GPU")
+
+    # --- embedding -----------------------------------------------------------------------------------------------
+    def embedding_backward(self, ids, grad, num_embeddings):
+        """(N,) integer ids in [0, num_embeddings), float32 (N, D) -> the (num_embeddings, D) table's gradient."""
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= num_embeddings):
+            raise IndexError(f"embedding_backward: ids must be in [0, {num_embeddings}), got values in "
+                             f"[{ids.min()}, {ids.max()}]")
+        grad = self._rows(grad)
+        out = np.empty((num_embeddings, grad.shape[1]), dtype=np.float32)
+        embedding.embedding_backward.on(grad.size)(ids, grad, out)
+        return out
 
     # --- lists of parameters -------------------------------------------------------------------------------------
     def adamw_step(self, params, grads, exp_avgs, exp_avg_sqs, lr, beta1, beta2, eps, weight_decay, step):
@@ -205,6 +210,15 @@ class NumbaKernels:
     def _or(array, placeholder):
         """An optional array argument: a flag says it is absent, but the slot needs an array of the same type."""
         return placeholder[0] if array is None else _contiguous(array)
+
+
+def _transposed(array):
+    return array.swapaxes(-1, -2)
+
+
+def _heads(array):
+    """(b, H, ...) C-contiguous -> (b * H, ...): a view."""
+    return array.reshape((-1,) + array.shape[2:])
 
 
 def _contiguous(array):
