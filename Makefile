@@ -3,13 +3,19 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-$(VENV)/.installed: pyproject.toml
+# the demo's packages: the training extras (Numba's CPU kernels among them) and the graph drawing, not the tests'
+# oracles (torch, transformers: about a gigabyte)
+$(VENV)/.demo: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[train,viz]"
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.demo
 	$(PY) -m pip install -q -e ".[dev,train,viz]"
 	touch $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.demo
 	$(PY) -m tinygrad_tx.train --preset shakespeare-char-cpu --out-dir out
 
 test: $(VENV)/.installed
