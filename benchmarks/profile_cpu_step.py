@@ -35,8 +35,10 @@ CATEGORIES = {
     "gelu": ({"Gelu"}, ("aten::gelu", "aten::gelu_backward")),
     "cross_entropy": ({"CrossEntropy"}, ("aten::_log_softmax", "aten::_log_softmax_backward_data",
                                          "aten::nll_loss_forward", "aten::nll_loss_backward")),
-    "embedding": ({"Embedding", "Index", "IndexSelect"}, ("aten::embedding", "aten::embedding_dense_backward",
-                                                          "aten::index_select", "aten::embedding_backward")),
+    # our lookup table[ids] is an advanced Getitem; its backward, IndexAdd, also undoes the attention's q, k, v split
+    # (a basic index), so it counts among the other ops
+    "embedding": ({"Getitem"}, ("aten::embedding", "aten::embedding_dense_backward", "aten::index_select",
+                                "aten::embedding_backward")),
 }
 ELEMENTWISE = "other ops (adds, copies, views)"
 GRAPH = "graph and Python"
