@@ -1,16 +1,20 @@
 """Our CPU kernels: the fused ops compiled by Numba into multi-threaded machine code.
 
-One module per kernel family (layer_norm, softmax, gelu, cross_entropy, attention, and parameters: AdamW and
-the gradients' norm), each a few functions under `numba.njit(parallel=True, fastmath=False, cache=True)`:
-threads over rows (or blocks of values), one pass over memory where the math allows, float32 math in the
-array code's order. NumbaKernels (numba_kernels.py) gives them CudaKernels' interface, so the fused ops ask
-the CPU backend for `kernels` exactly as they ask the GPU's.
+One module per kernel family (layer_norm, softmax, gelu, cross_entropy, attention, embedding, and parameters:
+AdamW and the gradients' norm), each a few functions compiled by `numba.njit(parallel=True, fastmath=False,
+cache=True)` (float32_math.Kernel: also once without threads, for work too small to share): threads over rows
+or blocks of values, one pass over memory where the math allows, float32 math in the array code's order.
+Attention's matrix products stay BLAS calls; its kernels do the row work between them. NumbaKernels
+(numba_kernels.py) gives them CudaKernels' interface, so the fused ops ask the CPU backend for `kernels`
+exactly as they ask the GPU's. docs/performance.md has the measurements behind the choices.
 
 Numba is optional (pip install "tinygrad_tx[cpu]"): without it `kernels()` is None and the fused ops run their
 NumPy array code, which is also what float64 and anything else the kernels do not take runs. Set
 TINYGRAD_TX_CPU_KERNELS=0 before starting, or call tinygrad_tx.cpu.use_kernels(False), to run the array
-code with Numba installed. The first call of each kernel compiles it (seconds); the machine code is cached
-on disk (in __pycache__ beside the sources, or NUMBA_CACHE_DIR), so later processes load it instead.
+code with Numba installed. The first call of each kernel compiles it (all that a GPT-2 step uses: about 30 s,
+once); the machine code is cached on disk (in __pycache__ beside the sources, or NUMBA_CACHE_DIR), so later
+processes load it instead (about a second). Numba costs memory too: importing it and its LLVM adds about 135 MB
+to the resident set.
 
 Threads: Numba's own thread pool ("workqueue"), unless NUMBA_THREADING_LAYER names another. Its threads sleep
 between kernels; OpenMP's spin, taking the cores from NumPy's BLAS and the Python thread between kernels, and

@@ -15,10 +15,13 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-# below this many values a kernel runs on the calling thread alone: waking the other threads took 20 to 65
-# microseconds a call here (Numba's workqueue; milliseconds when other processes keep the cores busy), in which
-# one thread gets through 20,000 to 60,000 values of a row kernel
-THREADED_WORK = 1 << 17
+# below this many values a kernel runs on the calling thread alone. On the 2-core machines here threads did not
+# pay in a training step at any size measured: each kernel follows a matrix product, whose BLAS threads still
+# spin on the second core when the kernel's threads wake (20 to 65 microseconds each, milliseconds when other
+# processes keep the cores busy). A GPT-2 step of the CPU recipe took 108, 92, 90 and 82 ms with threads from
+# 64K, 128K, 256K values and never (PyTorch: 84 ms); the GPU recipe's shape, 2771, 2672 and 2679 ms from 256K,
+# 1M and never. Threads from 4M values, where a kernel's own time dwarfs the waking.
+THREADED_WORK = 1 << 22
 # float32 math in program order (no reassociation, no FMA), and IEEE division (x / 0 is inf or NaN, as NumPy's,
 # where Python's error model tests every divisor and keeps the loop from vectorizing: 7x slower here)
 COMPILE_OPTIONS = dict(fastmath=False, error_model="numpy", cache=True)
@@ -35,7 +38,9 @@ class Kernel:
                                                function.__defaults__, function.__closure__)
         one_thread.__qualname__ = function.__qualname__ + "_one_thread"  # Numba names its cache files by this
         self.threaded = numba.njit(parallel=True, **COMPILE_OPTIONS)(function)
-        self.one_thread = numba.njit(**COMPILE_OPTIONS)(one_thread)
+        # the one-thread build lets go of the GIL, so Python threads can run it side by side (NumbaKernels'
+        # attention does); the threaded one keeps it: Numba's workqueue must not be entered by two threads at once
+        self.one_thread = numba.njit(nogil=True, **COMPILE_OPTIONS)(one_thread)
         functools.update_wrapper(self, function)
 
     def on(self, work):

@@ -2,14 +2,17 @@
 
 Every method takes and returns NumPy arrays. The fused ops ask `supports` / `supports_attention` first and run
 their array code where the answer is no: float64, float16 and bfloat16 (which the ops then compute in float32,
-through these kernels), empty arrays. Inputs are made C-contiguous before a kernel reads them, and every
-scalar is passed with one fixed type, so each kernel compiles once per process (and is then cached on disk).
+through these kernels), 0-d and empty arrays. Inputs are made C-contiguous before a kernel reads them, and every
+scalar is passed with one fixed type, so each kernel compiles once (and is then cached on disk). Each call picks
+the kernel's threaded or one-thread build by the amount of work (Kernel.on).
 """
 import math
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 
-from . import attention, cross_entropy, embedding, gelu, layer_norm, parameters, softmax
+from . import attention, cross_entropy, embedding, float32_math, gelu, layer_norm, parameters, softmax
 
 FLOAT32 = np.dtype(np.float32)
 SCORES_PER_GROUP = 1 << 22  # attention's scores and their gradients in groups of heads of at most 16 MB each
@@ -128,10 +131,12 @@ class NumbaKernels:
         self._no_dropout(dropout)
         out = np.empty(q.shape, dtype=np.float32)
         lse = np.empty(q.shape[:-1], dtype=np.float32)
-        for batch in self._batch_groups(q, k):
+
+        def forward(batch, softmax_rows):
             scores = np.matmul(q[batch], _transposed(k[batch]))                          # (b, H, L, S)
-            attention.softmax_rows.on(scores.size)(_heads(scores), np.float32(scale), bool(causal), _heads(lse[batch]))
+            softmax_rows(_heads(scores), np.float32(scale), bool(causal), _heads(lse[batch]))
             np.matmul(scores, v[batch], out=out[batch])
+        _over_batch_groups(forward, attention.softmax_rows, q, k)
         return out, lse
 
     def attention_backward(self, grad_out, q, k, v, out, lse, scale, causal, dropout=None):
@@ -140,22 +145,16 @@ class NumbaKernels:
         grad_out = grad_out.astype(FLOAT32, copy=False)
         lse = _contiguous(lse)
         grad_q, grad_k, grad_v = (np.empty(a.shape, dtype=np.float32) for a in (q, k, v))
-        for batch in self._batch_groups(q, k):
+
+        def backward(batch, score_gradients):
             scores = np.matmul(q[batch], _transposed(k[batch]))                          # (b, H, L, S)
             grad_scores = np.matmul(grad_out[batch], _transposed(v[batch]))              # dP, then dS
-            attention.score_gradients.on(scores.size)(_heads(scores), _heads(grad_scores), np.float32(scale),
-                                                      bool(causal), _heads(lse[batch]))
+            score_gradients(_heads(scores), _heads(grad_scores), np.float32(scale), bool(causal), _heads(lse[batch]))
             np.matmul(_transposed(scores), grad_out[batch], out=grad_v[batch])           # P^T dO
             np.matmul(grad_scores, k[batch], out=grad_q[batch])                          # dS K
             np.matmul(_transposed(grad_scores), q[batch], out=grad_k[batch])             # dS^T Q
+        _over_batch_groups(backward, attention.score_gradients, q, k)
         return grad_q, grad_k, grad_v
-
-    @staticmethod
-    def _batch_groups(q, k):
-        """Slices of the batch whose (H, L, S) scores fit in SCORES_PER_GROUP floats together (at least one batch
-        entry): the kernels then keep no more than that, whatever the sequence length."""
-        per_group = max(1, SCORES_PER_GROUP // (q.shape[1] * q.shape[2] * k.shape[2]))
-        return [slice(start, start + per_group) for start in range(0, q.shape[0], per_group)]
 
     @staticmethod
     def _no_dropout(dropout):
@@ -210,6 +209,34 @@ class NumbaKernels:
     def _or(array, placeholder):
         """An optional array argument: a flag says it is absent, but the slot needs an array of the same type."""
         return placeholder[0] if array is None else _contiguous(array)
+
+
+def _over_batch_groups(work, kernel, q, k):
+    """work(batch slice, row kernel) over groups of attention's batch whose (H, L, S) scores fit in SCORES_PER_GROUP
+    floats (at least one batch entry), so that the scores never take more memory than that whatever the length.
+    With threads to spare and work enough, the groups go to a pool of Python threads, a group per thread, each
+    with the kernel's one-thread build: BLAS's small per-head products then run side by side too (each alone
+    would keep one core), both release the GIL. Otherwise the groups run one after another."""
+    batch, scores_per_entry = q.shape[0], q.shape[1] * q.shape[2] * k.shape[2]
+    per_group = max(1, SCORES_PER_GROUP // scores_per_entry)
+    threads = numba.get_num_threads()
+    if threads > 1 and batch > 1 and batch * scores_per_entry >= float32_math.THREADED_WORK:
+        per_group = min(per_group, -(-batch // threads))
+        groups = [slice(start, start + per_group) for start in range(0, batch, per_group)]
+        for done in [_thread_pool(threads).submit(work, group, kernel.one_thread) for group in groups]:
+            done.result()  # raises what the group raised
+        return
+    for start in range(0, batch, per_group):
+        work(slice(start, start + per_group), kernel.on(min(per_group, batch - start) * scores_per_entry))
+
+
+_pools = {}
+
+
+def _thread_pool(threads):
+    if threads not in _pools:
+        _pools[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tinygrad_tx-attention")
+    return _pools[threads]
 
 
 def _transposed(array):
