@@ -4,7 +4,8 @@ Runs `python -m tinygrad_tx.train` and nanoGPT's `python train.py config/train_s
 --compile=False ...` (its README's CPU command) with the same recipe, alternately, each in its own process, and
 reads what each prints per iteration. ms/iter is the mean over the iterations that did not evaluate (nanoGPT's
 timer counts evaluation into the iteration that ran it; ours does not), so both count training alone. Peak
-memory is each process's peak resident set, from the kernel's accounting. Val losses are each program's own
+memory is each process's peak resident set, from the kernel's accounting (which counts what a child holds before it
+starts its program: so this script imports neither NumPy nor PyTorch). Val losses are each program's own
 at the last evaluation: the two start from different random weights, so they agree only roughly
 (benchmarks/train_cpu.py trains both engines from the same weights and compares losses exactly).
 
@@ -23,8 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-
-import numpy as np
+from array import array
 
 REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 TEXT = os.path.join(REPO, "tinygrad_tx", "data", "tinyshakespeare.txt")
@@ -95,10 +95,12 @@ def prepare_nanogpt(nanogpt):
         text = f.read()
     chars = sorted(set(text))
     stoi = {ch: i for i, ch in enumerate(chars)}
-    ids = np.array([stoi[ch] for ch in text], dtype=np.uint16)
+    ids = array("H", (stoi[ch] for ch in text))  # uint16, as nanoGPT's np.uint16 .bin files
     split = int(0.9 * len(ids))
-    ids[:split].tofile(os.path.join(data, "train.bin"))
-    ids[split:].tofile(os.path.join(data, "val.bin"))
+    with open(os.path.join(data, "train.bin"), "wb") as f:
+        ids[:split].tofile(f)
+    with open(os.path.join(data, "val.bin"), "wb") as f:
+        ids[split:].tofile(f)
     with open(os.path.join(data, "meta.pkl"), "wb") as f:
         pickle.dump({"vocab_size": len(chars), "itos": dict(enumerate(chars)), "stoi": stoi}, f)
 
@@ -114,9 +116,10 @@ def main():
     prepare_nanogpt(nanogpt)
     env = {**os.environ, "PYTHONPATH": os.path.abspath(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
-    import torch
+    versions = subprocess.run([sys.executable, "-c", "import numpy, torch; print(torch.__version__, numpy.__version__)"],
+                              capture_output=True, text=True, check=True).stdout.split()
     print(f"recipe {args.shape}: {SHAPES[args.shape]}, {args.iters} iterations, {args.rounds} rounds; "
-          f"torch {torch.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs", flush=True)
+          f"torch {versions[0]}, numpy {versions[1]}, {os.cpu_count()} CPUs", flush=True)
     results = {"tinygrad_tx": [], "nanoGPT": []}
     for round_ in range(args.rounds):
         with tempfile.TemporaryDirectory() as out_dir:

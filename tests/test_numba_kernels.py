@@ -8,6 +8,7 @@ machine pays for compiling (benchmarks/cpu_kernels.py prints each kernel's first
 """
 import math
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -250,33 +251,85 @@ def test_second_derivatives_differentiate_the_composed_form(calls):
     assert_close(x.grad, expected.grad, rtol=1e-4, atol=1e-5)
 
 
+def every_kernel():
+    """A program through every kernel, forward and backward, and an AdamW step with clipping -> its arrays."""
+    x = tg.tensor(randn(6, 7, 40, dtype=np.float32), requires_grad=True)
+    w = tg.tensor(randn(40, dtype=np.float32, seed=1), requires_grad=True)
+    h = F.gelu(F.layer_norm(x, (40,), w), approximate="tanh")
+    q = h.reshape(6, 7, 5, 8).transpose(1, 2)                       # (6, 5, 7, 8)
+    a = F.scaled_dot_product_attention(q, q, q, is_causal=True).transpose(1, 2).reshape(42, 40)
+    e = F.embedding(tg.tensor(np.arange(42) % 9), a) + F.gelu(a)   # exact GELU; a as the embedding table
+    loss = F.cross_entropy(e, tg.tensor(np.arange(42) % 40)) + F.log_softmax(h, -1).mean()
+    loss.backward()
+    optimizer = tg.optim.AdamW([x, w], lr=0.1)
+    tg.nn.utils.clip_grad_norm_([x, w], 0.5)
+    optimizer.step()
+    return [t.detach().numpy() for t in (loss, h, a, x, w)]
+
+
 @needs_numba
 def test_threaded_kernels_equal_the_one_thread_ones_bit_for_bit(calls, monkeypatch):
     # the work is cut into the same rows and blocks whatever the thread count, so threads change no bit
     import numba
-    from tinygrad_tx.backend.cpu_kernels import float32_math
+    from tinygrad_tx.backend.cpu_kernels import numba_kernels
     if numba.get_num_threads() < 2:
         pytest.skip("one thread here: the threaded kernels are never chosen")
-
-    def everything():
-        x = tg.tensor(randn(6, 7, 40, dtype=np.float32), requires_grad=True)
-        w = tg.tensor(randn(40, dtype=np.float32, seed=1), requires_grad=True)
-        h = F.gelu(F.layer_norm(x, (40,), w), approximate="tanh")
-        q = h.reshape(6, 7, 5, 8).transpose(1, 2)                       # (6, 5, 7, 8)
-        a = F.scaled_dot_product_attention(q, q, q, is_causal=True).transpose(1, 2).reshape(42, 40)
-        loss = F.cross_entropy(a, tg.tensor(np.arange(42) % 40)) + F.log_softmax(h, -1).mean()
-        loss.backward()
-        optimizer = tg.optim.AdamW([x, w], lr=0.1)
-        tg.nn.utils.clip_grad_norm_([x, w], 0.5)
-        optimizer.step()
-        return [t.detach().numpy() for t in (loss, h, a, x, w)]
     results = []
     for threshold in (0, 1 << 60):  # every kernel threaded, then none
-        monkeypatch.setattr(float32_math, "THREADED_WORK", threshold)
-        results.append(everything())
+        monkeypatch.setattr(numba_kernels, "THREADED_WORK", threshold)
+        results.append(every_kernel())
     for threaded, one_thread in zip(*results):
         np.testing.assert_array_equal(threaded, one_thread)
     assert calls["attention_backward"] == 2 and calls["adamw_step"] == 2 and calls["squared_norm"] == 2
+
+
+def compiled_module():
+    """The module built ahead of time; where a C compiler is at hand its build must have worked."""
+    from tinygrad_tx.backend import cpu_kernels
+    tg.cpu.use_kernels(True)
+    compiled = cpu_kernels.kernels().compiled
+    if compiled is None:
+        if shutil.which("cc") or shutil.which("gcc"):
+            pytest.fail("the CPU kernels' ahead-of-time build failed with a C compiler at hand (see the warning)")
+        pytest.skip("no C compiler here: the CPU kernels run from Numba's JIT")
+    return compiled
+
+
+@needs_numba
+def test_ahead_of_time_kernels_equal_the_jit_bit_for_bit(calls, monkeypatch):
+    from tinygrad_tx.backend import cpu_kernels
+    from tinygrad_tx.backend.cpu_kernels.numba_kernels import NumbaKernels
+    results = []
+    for kernels in (NumbaKernels(compiled_module()), NumbaKernels(None)):
+        monkeypatch.setitem(cpu_kernels._loaded, "kernels", kernels)
+        results.append(every_kernel())
+    for ahead_of_time, jit in zip(*results):
+        np.testing.assert_array_equal(ahead_of_time, jit)
+    assert calls["gelu_forward"] == 4 and calls["embedding_backward"] == 2
+
+
+@needs_numba
+def test_ahead_of_time_kernels_divide_as_numpy():
+    # NumPy's error model, as the JIT's: 1 / sqrt(0) is inf, not a ZeroDivisionError (nor a test in every loop)
+    x = np.ones((2, 8), dtype=np.float32)
+    out, mean, rstd = np.empty_like(x), np.empty(2, np.float32), np.empty(2, np.float32)
+    compiled_module().layer_norm_forward(x, x[0], x[0], False, False, np.float32(0), out, mean, rstd)
+    assert np.isinf(rstd).all() and np.isnan(out).all()
+
+
+@needs_numba
+def test_training_runs_the_ahead_of_time_kernels_without_loading_numba():
+    compiled_module()  # built (and so found by the child) or skipped
+    program = ("import sys, numpy as np, tinygrad_tx as tg, tinygrad_tx.nn.functional as F\n"
+               "x = tg.tensor(np.ones((4, 8), np.float32), requires_grad=True)\n"
+               "F.gelu(F.layer_norm(x, (8,))).sum().backward()\n"
+               "from tinygrad_tx.backend import cpu_kernels\n"
+               "assert cpu_kernels.kernels().compiled is not None\n"
+               "print('numba' in sys.modules)\n")
+    child = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                           env={**os.environ, "TINYGRAD_TX_CPU_KERNELS": "1"})
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == "False"
 
 
 @needs_numba

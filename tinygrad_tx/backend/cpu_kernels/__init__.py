@@ -11,10 +11,13 @@ exactly as they ask the GPU's. docs/performance.md has the measurements behind t
 Numba is optional (pip install "tinygrad_tx[cpu]"): without it `kernels()` is None and the fused ops run their
 NumPy array code, which is also what float64 and anything else the kernels do not take runs. Set
 TINYGRAD_TX_CPU_KERNELS=0 before starting, or call tinygrad_tx.cpu.use_kernels(False), to run the array
-code with Numba installed. The first call of each kernel compiles it (all that a GPT-2 step uses: about 30 s,
-once); the machine code is cached on disk (in __pycache__ beside the sources, or NUMBA_CACHE_DIR), so later
-processes load it instead (about a second). Numba costs memory too: importing it and its LLVM adds about 135 MB
-to the resident set.
+code with Numba installed.
+
+The one-thread kernels (all that small work runs) are built ahead of time into an extension module on first use
+(ahead_of_time.py: about 30 s, once per machine), so that training runs them without loading Numba: Numba and
+its JIT's code add about 110 MB to the resident set. The threaded builds, and every kernel where that build
+fails, come from Numba's JIT: each kernel compiles on its first call, and the machine code is cached on disk (in
+__pycache__ beside the sources, or NUMBA_CACHE_DIR), so later processes load it instead (about a second).
 
 Threads: Numba's own thread pool ("workqueue"), unless NUMBA_THREADING_LAYER names another. Its threads sleep
 between kernels; OpenMP's spin, taking the cores from NumPy's BLAS and the Python thread between kernels, and
@@ -48,13 +51,23 @@ def kernels():
     if not _switch["enabled"] or not numba_available():
         return None
     if "kernels" not in _loaded:
-        import numba  # about half a second, once
+        from . import ahead_of_time
+        from .numba_kernels import NumbaKernels
+        _loaded["kernels"] = NumbaKernels(ahead_of_time.load())
+    return _loaded["kernels"]
+
+
+def jit_kernels():
+    """name -> float32_math.Kernel, every kernel, from Numba's JIT (importing Numba: about half a second, once)."""
+    if "jit" not in _loaded:
+        import numba
         if "NUMBA_THREADING_LAYER" not in os.environ:
             numba.config.THREADING_LAYER = "workqueue"  # see above; takes effect at the first parallel kernel
         _clear_stale_cache()
-        from .numba_kernels import NumbaKernels
-        _loaded["kernels"] = NumbaKernels()
-    return _loaded["kernels"]
+        from . import attention, cross_entropy, embedding, gelu, layer_norm, parameters, softmax  # noqa: F401
+        from .float32_math import KERNELS
+        _loaded["jit"] = KERNELS
+    return _loaded["jit"]
 
 
 def _clear_stale_cache():

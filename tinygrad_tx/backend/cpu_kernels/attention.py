@@ -16,7 +16,7 @@ from numba import prange
 from .float32_math import F32, ZERO, exp_shifted, kernel, row_dot, row_max, row_sum
 
 
-@kernel
+@kernel("void(HEADS, float32, boolean, ROWS)")
 def softmax_rows(scores, scale, causal, lse):
     n_heads, length, source_length = scores.shape
     s = scores.reshape(n_heads * length, source_length)  # a row per query, as lse
@@ -36,7 +36,7 @@ def softmax_rows(scores, scale, causal, lse):
         row_lse[r] = largest + F32(np.log(total))
 
 
-@kernel
+@kernel("void(HEADS, HEADS, float32, boolean, ROWS)")
 def score_gradients(scores, grad_probs, scale, causal, lse):
     n_heads, length, source_length = scores.shape
     p = scores.reshape(n_heads * length, source_length)

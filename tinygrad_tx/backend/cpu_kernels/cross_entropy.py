@@ -13,7 +13,7 @@ from .float32_math import F32, ONE, ZERO, exp32, exp_shifted, kernel, row_max, r
 ROWS_PER_BLOCK = 64
 
 
-@kernel
+@kernel("void(ROWS, INDICES, int64, float32, VECTOR, VECTOR)")
 def cross_entropy_forward(logits, target, ignore_index, label_smoothing, losses, lse):
     n_rows, n_classes = logits.shape
     for block in prange((n_rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK):
@@ -31,7 +31,7 @@ def cross_entropy_forward(logits, target, ignore_index, label_smoothing, losses,
             losses[r], lse[r] = loss, row_lse
 
 
-@kernel
+@kernel("void(ROWS, INDICES, VECTOR, VECTOR, int64, float32, ROWS)")
 def cross_entropy_backward(logits, target, lse, scale, ignore_index, label_smoothing, grad):
     n_rows, n_classes = logits.shape
     smoothing = label_smoothing / F32(n_classes)

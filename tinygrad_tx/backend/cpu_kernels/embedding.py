@@ -12,7 +12,7 @@ from .float32_math import kernel
 COLUMNS_PER_BLOCK = 64
 
 
-@kernel
+@kernel("void(INDICES, ROWS, ROWS)")
 def embedding_backward(ids, grad, out):
     n_rows, n_cols = grad.shape
     out[:] = 0

@@ -15,25 +15,23 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-# below this many values a kernel runs on the calling thread alone. On the 2-core machines here threads did not
-# pay in a training step at any size measured: each kernel follows a matrix product, whose BLAS threads still
-# spin on the second core when the kernel's threads wake (20 to 65 microseconds each, milliseconds when other
-# processes keep the cores busy). A GPT-2 step of the CPU recipe took 108, 92, 90 and 82 ms with threads from
-# 64K, 128K, 256K values and never (PyTorch: 84 ms); the GPU recipe's shape, 2771, 2672 and 2679 ms from 256K,
-# 1M and never. Threads from 4M values, where a kernel's own time dwarfs the waking.
-THREADED_WORK = 1 << 22
 # float32 math in program order (no reassociation, no FMA), and IEEE division (x / 0 is inf or NaN, as NumPy's,
 # where Python's error model tests every divisor and keeps the loop from vectorizing: 7x slower here)
 COMPILE_OPTIONS = dict(fastmath=False, error_model="numpy", cache=True)
+# the array types in kernel signatures: C-contiguous float32 (heads, rows, columns), (rows, columns) and flat;
+# int64 indices, and int64 memory addresses (parameters.py reads lists of arrays through them)
+ARRAY_TYPES = {"HEADS": "float32[:, :, ::1]", "ROWS": "float32[:, ::1]", "VECTOR": "float32[::1]",
+               "INDICES": "int64[::1]", "ADDRESSES": "int64[::1]"}
+KERNELS = {}  # name -> Kernel, every kernel of the modules imported so far
 
 
 class Kernel:
-    """A kernel compiled twice from one function: with threads (its prange loop shared among them) and on one
-    thread (prange runs as range). on(work) picks one for a call of that much work, and the thread count Numba
-    is set to (numba.set_num_threads, NUMBA_NUM_THREADS). Each is compiled on first use and cached to disk
-    (__pycache__ beside the source), under names of its own."""
+    """A kernel compiled from one function with threads (its prange loop shared among them, `threaded`) and on
+    one thread (prange runs as range, `one_thread`), each by Numba's JIT on first use and cached to disk
+    (__pycache__ beside the source) under names of its own. `signature` is the one set of types NumbaKernels
+    calls it with, from which ahead_of_time.py builds the one-thread kernels into an extension module."""
 
-    def __init__(self, function):
+    def __init__(self, function, signature):
         one_thread = python_types.FunctionType(function.__code__, function.__globals__, function.__name__,
                                                function.__defaults__, function.__closure__)
         one_thread.__qualname__ = function.__qualname__ + "_one_thread"  # Numba names its cache files by this
@@ -41,14 +39,18 @@ class Kernel:
         # the one-thread build lets go of the GIL, so Python threads can run it side by side (NumbaKernels'
         # attention does); the threaded one keeps it: Numba's workqueue must not be entered by two threads at once
         self.one_thread = numba.njit(nogil=True, **COMPILE_OPTIONS)(one_thread)
+        for alias, array_type in ARRAY_TYPES.items():
+            signature = signature.replace(alias, array_type)
+        self.signature = signature
+        self.function = function
         functools.update_wrapper(self, function)
-
-    def on(self, work):
-        threaded = work >= THREADED_WORK and numba.get_num_threads() > 1  # NUMBA_NUM_THREADS=1: never wake a pool
-        return self.threaded if threaded else self.one_thread
+        KERNELS[function.__name__] = self
 
 
-kernel = Kernel
+def kernel(signature):
+    return lambda function: Kernel(function, signature)
+
+
 # helpers the kernels call: inlined, so the loop around them still vectorizes
 helper = functools.partial(numba.njit, inline="always", **COMPILE_OPTIONS)
 

@@ -22,7 +22,7 @@ INV_SQRT_2PI = F32(1 / math.sqrt(2 * math.pi))
 # Each block's loop runs over views of the block, from 0: a loop from `first` to `last` over the whole arrays ran
 # 5x slower where the output began 16 bytes past the input's end (as consecutive allocations of one size do), its
 # vector path apparently refused by LLVM's check that the two arrays do not overlap.
-@kernel
+@kernel("void(VECTOR, VECTOR, boolean)")
 def gelu_forward(x, out, approximate_tanh):
     n = x.size
     for block in prange((n + BLOCK - 1) // BLOCK):
@@ -39,7 +39,7 @@ def gelu_forward(x, out, approximate_tanh):
                 results[i] = v * (HALF * (ONE + F32(math.erf(v * INV_SQRT_2))))
 
 
-@kernel
+@kernel("void(VECTOR, VECTOR, VECTOR, boolean)")
 def gelu_backward(grad_out, x, grad_x, approximate_tanh):
     n = x.size
     for block in prange((n + BLOCK - 1) // BLOCK):

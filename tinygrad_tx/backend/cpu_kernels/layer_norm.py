@@ -16,7 +16,7 @@ from .float32_math import F32, ONE, kernel, row_dot, row_sum
 ROWS_PER_BLOCK = 32
 
 
-@kernel
+@kernel("void(ROWS, VECTOR, VECTOR, boolean, boolean, float32, ROWS, VECTOR, VECTOR)")
 def layer_norm_forward(x, weight, bias, has_weight, has_bias, eps, out, mean, rstd):
     n_rows, n_cols = x.shape
     for r in prange(n_rows):
@@ -34,7 +34,7 @@ def layer_norm_forward(x, weight, bias, has_weight, has_bias, eps, out, mean, rs
             out[r, j] = y
 
 
-@kernel
+@kernel("void(ROWS, ROWS, VECTOR, boolean, VECTOR, VECTOR, ROWS, VECTOR, VECTOR)")
 def layer_norm_backward(grad_out, x, weight, has_weight, mean, rstd, grad_x, grad_weight, grad_bias):
     n_rows, n_cols = x.shape
     n_blocks = (n_rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK

@@ -3,25 +3,41 @@
 Every method takes and returns NumPy arrays. The fused ops ask `supports` / `supports_attention` first and run
 their array code where the answer is no: float64, float16 and bfloat16 (which the ops then compute in float32,
 through these kernels), 0-d and empty arrays. Inputs are made C-contiguous before a kernel reads them, and every
-scalar is passed with one fixed type, so each kernel compiles once (and is then cached on disk). Each call picks
-the kernel's threaded or one-thread build by the amount of work (Kernel.on).
+scalar is passed with one fixed type, the kernel's signature (float32_math.Kernel). Each call picks the
+kernel's build by the amount of work: the threaded one from Numba's JIT, or the one-thread one from the module
+built ahead of time (or the JIT where there is none).
 """
 import math
 from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 
-from . import attention, cross_entropy, embedding, float32_math, gelu, layer_norm, parameters, softmax
+from . import jit_kernels
 
 FLOAT32 = np.dtype(np.float32)
 SCORES_PER_GROUP = 1 << 22  # attention's scores and their gradients in groups of heads of at most 16 MB each
+# below this many values a kernel runs on the calling thread alone. On the 2-core machines here threads did not
+# pay in a training step at any size measured: each kernel follows a matrix product, whose BLAS threads still
+# spin on the second core when the kernel's threads wake (20 to 65 microseconds each, milliseconds when other
+# processes keep the cores busy). A GPT-2 step of the CPU recipe took 108, 92, 90 and 82 ms with threads from
+# 64K, 128K, 256K values and never (PyTorch: 84 ms); the GPU recipe's shape, 2771, 2672 and 2679 ms from 256K,
+# 1M and never. Threads from 4M values, where a kernel's own time dwarfs the waking.
+THREADED_WORK = 1 << 22
 
 
 class NumbaKernels:
     # cross-entropy's backward reads a copy of the logits made in forward, so the caller may edit the logits in
     # place after the forward, as PyTorch's CPU op allows (it keeps log_softmax's output, not the logits)
     copies_logits = True
+
+    def __init__(self, compiled=None):
+        self.compiled = compiled  # the module ahead_of_time.py built, or None: every kernel from the JIT
+
+    def _kernel(self, name, work):
+        """The build of kernel `name` for a call of that much work."""
+        if work >= THREADED_WORK and _jit_threads() > 1:  # NUMBA_NUM_THREADS=1: never wake a pool
+            return jit_kernels()[name].threaded
+        return getattr(self.compiled, name) if self.compiled is not None else jit_kernels()[name].one_thread
 
     # --- what the kernels take ---------------------------------------------------------------------------------
     @staticmethod
@@ -42,8 +58,9 @@ class NumbaKernels:
         out = np.empty_like(rows)
         mean = np.empty(rows.shape[0], dtype=np.float32)
         rstd = np.empty(rows.shape[0], dtype=np.float32)
-        layer_norm.layer_norm_forward.on(rows.size)(rows, self._or(weight, rows), self._or(bias, rows), weight is not None,
-                                      bias is not None, np.float32(eps), out, mean, rstd)
+        self._kernel("layer_norm_forward", rows.size)(rows, self._or(weight, rows), self._or(bias, rows),
+                                                      weight is not None, bias is not None, np.float32(eps), out,
+                                                      mean, rstd)
         return out.reshape(x.shape), mean, rstd
 
     def layer_norm_backward(self, grad_out, x, weight, mean, rstd, need_weight, need_bias):
@@ -53,8 +70,8 @@ class NumbaKernels:
         grad_x = np.empty_like(rows)
         grad_weight = np.empty(rows.shape[1], dtype=np.float32)
         grad_bias = np.empty(rows.shape[1], dtype=np.float32)
-        layer_norm.layer_norm_backward.on(rows.size)(grad_rows, rows, self._or(weight, rows), weight is not None, mean, rstd,
-                                       grad_x, grad_weight, grad_bias)
+        self._kernel("layer_norm_backward", rows.size)(grad_rows, rows, self._or(weight, rows), weight is not None,
+                                                       mean, rstd, grad_x, grad_weight, grad_bias)
         return grad_x.reshape(x.shape), grad_weight if need_weight else None, grad_bias if need_bias else None
 
     # --- softmax -----------------------------------------------------------------------------------------------
@@ -62,27 +79,29 @@ class NumbaKernels:
         """softmax (or log_softmax) over the last dim."""
         rows = self._rows(x)
         out = np.empty_like(rows)
-        softmax.softmax_forward.on(rows.size)(rows, out, bool(log))
+        self._kernel("softmax_forward", rows.size)(rows, out, bool(log))
         return out.reshape(x.shape)
 
     def softmax_backward(self, grad_out, out, log):
         out_rows = self._rows(out)
         grad_x = np.empty_like(out_rows)
-        softmax.softmax_backward.on(out_rows.size)(self._rows(grad_out.astype(FLOAT32, copy=False)), out_rows, grad_x, bool(log))
+        grad_rows = self._rows(grad_out.astype(FLOAT32, copy=False))
+        self._kernel("softmax_backward", out_rows.size)(grad_rows, out_rows, grad_x, bool(log))
         return grad_x.reshape(out.shape)
 
     # --- gelu --------------------------------------------------------------------------------------------------
     def gelu_forward(self, x, approximate_tanh):
         x = _contiguous(x)
         out = np.empty_like(x)
-        gelu.gelu_forward.on(x.size)(x.reshape(-1), out.reshape(-1), bool(approximate_tanh))
+        self._kernel("gelu_forward", x.size)(x.reshape(-1), out.reshape(-1), bool(approximate_tanh))
         return out
 
     def gelu_backward(self, grad_out, x, approximate_tanh):
         x = _contiguous(x)
         grad_out = _contiguous(grad_out.astype(FLOAT32, copy=False))
         grad_x = np.empty_like(x)
-        gelu.gelu_backward.on(x.size)(grad_out.reshape(-1), x.reshape(-1), grad_x.reshape(-1), bool(approximate_tanh))
+        self._kernel("gelu_backward", x.size)(grad_out.reshape(-1), x.reshape(-1), grad_x.reshape(-1),
+                                              bool(approximate_tanh))
         return grad_x
 
     # --- cross-entropy -----------------------------------------------------------------------------------------
@@ -92,8 +111,8 @@ class NumbaKernels:
         target = self._targets(target, ignore_index, logits.shape[1])
         losses = np.empty(logits.shape[0], dtype=np.float32)
         lse = np.empty(logits.shape[0], dtype=np.float32)
-        cross_entropy.cross_entropy_forward.on(logits.size)(logits, target, np.int64(ignore_index), np.float32(label_smoothing),
-                                            losses, lse)
+        self._kernel("cross_entropy_forward", logits.size)(logits, target, np.int64(ignore_index),
+                                                           np.float32(label_smoothing), losses, lse)
         return losses, lse
 
     def cross_entropy_backward(self, logits, target, lse, row_scale, ignore_index, label_smoothing):
@@ -102,8 +121,8 @@ class NumbaKernels:
         target = self._targets(target, ignore_index, logits.shape[1])
         row_scale = np.ascontiguousarray(row_scale, dtype=np.float32)
         grad = np.empty_like(logits)
-        cross_entropy.cross_entropy_backward.on(logits.size)(logits, target, lse, row_scale, np.int64(ignore_index),
-                                             np.float32(label_smoothing), grad)
+        self._kernel("cross_entropy_backward", logits.size)(logits, target, lse, row_scale,
+                                                            np.int64(ignore_index), np.float32(label_smoothing), grad)
         return grad
 
     @staticmethod
@@ -136,7 +155,7 @@ class NumbaKernels:
             scores = np.matmul(q[batch], _transposed(k[batch]))                          # (b, H, L, S)
             softmax_rows(_heads(scores), np.float32(scale), bool(causal), _heads(lse[batch]))
             np.matmul(scores, v[batch], out=out[batch])
-        _over_batch_groups(forward, attention.softmax_rows, q, k)
+        self._over_batch_groups(forward, "softmax_rows", q, k)
         return out, lse
 
     def attention_backward(self, grad_out, q, k, v, out, lse, scale, causal, dropout=None):
@@ -153,7 +172,7 @@ class NumbaKernels:
             np.matmul(_transposed(scores), grad_out[batch], out=grad_v[batch])           # P^T dO
             np.matmul(grad_scores, k[batch], out=grad_q[batch])                          # dS K
             np.matmul(_transposed(grad_scores), q[batch], out=grad_k[batch])             # dS^T Q
-        _over_batch_groups(backward, attention.score_gradients, q, k)
+        self._over_batch_groups(backward, "score_gradients", q, k)
         return grad_q, grad_k, grad_v
 
     @staticmethod
@@ -171,7 +190,7 @@ class NumbaKernels:
                              f"[{ids.min()}, {ids.max()}]")
         grad = self._rows(grad)
         out = np.empty((num_embeddings, grad.shape[1]), dtype=np.float32)
-        embedding.embedding_backward.on(grad.size)(ids, grad, out)
+        self._kernel("embedding_backward", grad.size)(ids, grad, out)
         return out
 
     # --- lists of parameters -------------------------------------------------------------------------------------
@@ -185,14 +204,14 @@ class NumbaKernels:
         scalars = (np.float32(value) for value in (
             beta1, 1 - beta1, beta2, 1 - beta2, eps, 1 - lr * weight_decay, lr / (1 - beta1 ** step),
             math.sqrt(1 - beta2 ** step)))
-        parameters.adamw_step.on(sizes.sum())(*(addresses for addresses, _ in tables), sizes, *scalars)
+        self._kernel("adamw_step", sizes.sum())(*(addresses for addresses, _ in tables), sizes, *scalars)
 
     def squared_norm(self, arrays):
         """The sum of the squares of every value of a list of float32 arrays, as a Python float (summed in
         float64); arrays that are not C-contiguous are copied first."""
         arrays = [_contiguous(a) for a in arrays]
         addresses, sizes = self._addresses(arrays, "squared_norm")
-        return float(parameters.squared_norm.on(sizes.sum())(addresses, sizes))
+        return float(self._kernel("squared_norm", sizes.sum())(addresses, sizes))
 
     @staticmethod
     def _addresses(arrays, caller):
@@ -210,24 +229,30 @@ class NumbaKernels:
         """An optional array argument: a flag says it is absent, but the slot needs an array of the same type."""
         return placeholder[0] if array is None else _contiguous(array)
 
+    def _over_batch_groups(self, work, kernel, q, k):
+        """work(batch slice, the row kernel `kernel`) over groups of attention's batch whose (H, L, S) scores fit
+        in SCORES_PER_GROUP floats (at least one batch entry), so that the scores never take more memory than that
+        whatever the length. With work enough and threads to spare, the groups go to a pool of Python threads, a
+        group per thread, each with the JIT's one-thread build: BLAS's small per-head products then run side by
+        side too (each alone would keep one core), both release the GIL. Otherwise the groups run in turn."""
+        batch, scores_per_entry = q.shape[0], q.shape[1] * q.shape[2] * k.shape[2]
+        per_group = max(1, SCORES_PER_GROUP // scores_per_entry)
+        if batch > 1 and batch * scores_per_entry >= THREADED_WORK and _jit_threads() > 1:
+            threads = _jit_threads()
+            per_group = min(per_group, -(-batch // threads))
+            groups = [slice(start, start + per_group) for start in range(0, batch, per_group)]
+            one_thread = jit_kernels()[kernel].one_thread
+            for done in [_thread_pool(threads).submit(work, group, one_thread) for group in groups]:
+                done.result()  # raises what the group raised
+            return
+        for start in range(0, batch, per_group):
+            group = slice(start, start + per_group)
+            work(group, self._kernel(kernel, min(per_group, batch - start) * scores_per_entry))
 
-def _over_batch_groups(work, kernel, q, k):
-    """work(batch slice, row kernel) over groups of attention's batch whose (H, L, S) scores fit in SCORES_PER_GROUP
-    floats (at least one batch entry), so that the scores never take more memory than that whatever the length.
-    With threads to spare and work enough, the groups go to a pool of Python threads, a group per thread, each
-    with the kernel's one-thread build: BLAS's small per-head products then run side by side too (each alone
-    would keep one core), both release the GIL. Otherwise the groups run one after another."""
-    batch, scores_per_entry = q.shape[0], q.shape[1] * q.shape[2] * k.shape[2]
-    per_group = max(1, SCORES_PER_GROUP // scores_per_entry)
-    threads = numba.get_num_threads()
-    if threads > 1 and batch > 1 and batch * scores_per_entry >= float32_math.THREADED_WORK:
-        per_group = min(per_group, -(-batch // threads))
-        groups = [slice(start, start + per_group) for start in range(0, batch, per_group)]
-        for done in [_thread_pool(threads).submit(work, group, kernel.one_thread) for group in groups]:
-            done.result()  # raises what the group raised
-        return
-    for start in range(0, batch, per_group):
-        work(slice(start, start + per_group), kernel.on(min(per_group, batch - start) * scores_per_entry))
+
+def _jit_threads():
+    import numba
+    return numba.get_num_threads()
 
 
 _pools = {}

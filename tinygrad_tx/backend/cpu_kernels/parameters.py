@@ -21,7 +21,8 @@ def _block_starts(sizes):
     return starts
 
 
-@kernel
+@kernel("void(ADDRESSES, ADDRESSES, ADDRESSES, ADDRESSES, INDICES, "
+        "float32, float32, float32, float32, float32, float32, float32, float32)")
 def adamw_step(params, grads, exp_avgs, exp_avg_sqs, sizes, beta1, one_minus_beta1, beta2, one_minus_beta2, eps,
                decay, step_size, bias_correction2_sqrt):
     """p = p * decay; m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
@@ -44,7 +45,7 @@ def adamw_step(params, grads, exp_avgs, exp_avg_sqs, sizes, beta1, one_minus_bet
             param[j] = param[j] * decay - m / (np.sqrt(v) / bias_correction2_sqrt + eps) * step_size
 
 
-@kernel
+@kernel("float64(ADDRESSES, INDICES)")
 def squared_norm(arrays, sizes):
     """The sum of every value squared over all the arrays, in float64, added block by block in order."""
     starts = _block_starts(sizes)

@@ -10,7 +10,7 @@ from numba import prange
 from .float32_math import F32, exp32, exp_shifted, kernel, row_dot, row_max, row_sum
 
 
-@kernel
+@kernel("void(ROWS, ROWS, boolean)")
 def softmax_forward(x, out, log):
     n_rows, n_cols = x.shape
     for r in prange(n_rows):
@@ -27,7 +27,7 @@ def softmax_forward(x, out, log):
                 out[r, j] = out[r, j] / total32
 
 
-@kernel
+@kernel("void(ROWS, ROWS, ROWS, boolean)")
 def softmax_backward(grad_out, out, grad_x, log):
     n_rows, n_cols = out.shape
     for r in prange(n_rows):
