@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from collections import Counter
 
 import numpy as np
@@ -284,14 +285,16 @@ def test_threaded_kernels_equal_the_one_thread_ones_bit_for_bit(calls, monkeypat
 
 
 def compiled_module():
-    """The module built ahead of time; where a C compiler is at hand its build must have worked."""
+    """The module built ahead of time; where a C compiler and Python's headers are at hand its build must have
+    worked."""
     from tinygrad_tx.backend import cpu_kernels
     tg.cpu.use_kernels(True)
     compiled = cpu_kernels.kernels().compiled
     if compiled is None:
-        if shutil.which("cc") or shutil.which("gcc"):
+        headers = os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))
+        if headers and (shutil.which("cc") or shutil.which("gcc")):
             pytest.fail("the CPU kernels' ahead-of-time build failed with a C compiler at hand (see the warning)")
-        pytest.skip("no C compiler here: the CPU kernels run from Numba's JIT")
+        pytest.skip("no C compiler or Python headers here: the CPU kernels run from Numba's JIT")
     return compiled
 
 
@@ -315,6 +318,18 @@ def test_ahead_of_time_kernels_divide_as_numpy():
     out, mean, rstd = np.empty_like(x), np.empty(2, np.float32), np.empty(2, np.float32)
     compiled_module().layer_norm_forward(x, x[0], x[0], False, False, np.float32(0), out, mean, rstd)
     assert np.isinf(rstd).all() and np.isnan(out).all()
+
+
+@needs_numba
+def test_a_failed_ahead_of_time_build_falls_back_to_the_jit_once(tmp_path, monkeypatch):
+    from tinygrad_tx.backend.cpu_kernels import ahead_of_time
+    monkeypatch.setattr(ahead_of_time, "_directories", lambda: [str(tmp_path)])
+    monkeypatch.setattr(sys, "executable", shutil.which("false"))  # the build's child fails at once
+    with pytest.warns(UserWarning, match="building the CPU kernels failed.*Numba's JIT"):
+        assert ahead_of_time.load() is None
+    assert [p.suffix for p in tmp_path.iterdir()] == [".failed"]
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")  # a second process would not try again
+    assert ahead_of_time.load() is None
 
 
 @needs_numba

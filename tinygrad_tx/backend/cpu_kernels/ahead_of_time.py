@@ -2,11 +2,11 @@
 importing Numba. Numba's import and its JIT's cached machine code took 110 MB of resident memory, half of a
 training process of the CPU recipe (230 MB); the module takes under 1 MB, runs as fast and gives the same bits.
 
-numba.pycc builds it with the JIT's options (float32 in program order, NumPy's error model) for this machine's
-CPU, once per version of the kernels' sources, of Numba and of Python, in a child process (this one never
-imports Numba), in about 30 s; it needs a C compiler. Where the build fails, the kernels run from the JIT (and
-the failure is remembered, so that later processes do not retry). The threaded builds, for work large enough to
-share among threads (NumbaKernels picks), always come from the JIT.
+numba.pycc builds it with the JIT's options (float32 in program order, NumPy's error model, the GIL let go while
+a kernel runs) for this machine's CPU, once per version of the kernels' sources, of Numba and of Python, in a
+child process (this one never imports Numba), in about 30 s; it needs a C compiler. Where the build fails, the
+kernels run from the JIT (and the failure is remembered, so that later processes do not retry). The threaded
+builds, for work large enough to share among threads (NumbaKernels picks), always come from the JIT.
 """
 import hashlib
 import importlib.machinery
@@ -71,10 +71,11 @@ def load():
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     child = subprocess.run([sys.executable, "-m", __name__, directory, name], env=env, capture_output=True, text=True)
-    if child.returncode:
+    if child.returncode:  # killed (a signal: negative) or failed; only a failure is remembered
         reason = (child.stderr.strip().splitlines() or ["no message"])[-1]
-        with open(os.path.join(directory, name + ".failed"), "w") as f:
-            f.write(child.stderr)
+        if child.returncode > 0:
+            with open(os.path.join(directory, name + ".failed"), "w") as f:
+                f.write(child.stderr)
         warnings.warn(f"tinygrad_tx: building the CPU kernels failed ({reason}); they run from Numba's JIT "
                       f"(the log: {os.path.join(directory, name + '.failed')}; delete it to try again)")
         return None
@@ -97,9 +98,10 @@ def build(directory, name):
 
     from . import jit_kernels
 
-    def flags():  # pycc takes no compile options: its flags, with the JIT's error model
+    def flags():  # pycc takes no compile options: its flags, with the JIT's error model, and the GIL let go (nogil)
         options = default_flags()
         options.error_model = "numpy"
+        options.release_gil = True
         return options
     default_flags, numba.pycc.compiler.Flags = numba.pycc.compiler.Flags, flags
     compiler = CC(name)

@@ -233,7 +233,7 @@ class NumbaKernels:
         """work(batch slice, the row kernel `kernel`) over groups of attention's batch whose (H, L, S) scores fit
         in SCORES_PER_GROUP floats (at least one batch entry), so that the scores never take more memory than that
         whatever the length. With work enough and threads to spare, the groups go to a pool of Python threads, a
-        group per thread, each with the JIT's one-thread build: BLAS's small per-head products then run side by
+        group per thread, each with the kernel's one-thread build: BLAS's small per-head products then run side by
         side too (each alone would keep one core), both release the GIL. Otherwise the groups run in turn."""
         batch, scores_per_entry = q.shape[0], q.shape[1] * q.shape[2] * k.shape[2]
         per_group = max(1, SCORES_PER_GROUP // scores_per_entry)
@@ -241,7 +241,7 @@ class NumbaKernels:
             threads = _jit_threads()
             per_group = min(per_group, -(-batch // threads))
             groups = [slice(start, start + per_group) for start in range(0, batch, per_group)]
-            one_thread = jit_kernels()[kernel].one_thread
+            one_thread = jit_kernels()[kernel].one_thread if self.compiled is None else getattr(self.compiled, kernel)
             for done in [_thread_pool(threads).submit(work, group, one_thread) for group in groups]:
                 done.result()  # raises what the group raised
             return
