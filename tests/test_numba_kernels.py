@@ -275,13 +275,18 @@ def test_threaded_kernels_equal_the_one_thread_ones_bit_for_bit(calls, monkeypat
     from tinygrad_tx.backend.cpu_kernels import numba_kernels
     if numba.get_num_threads() < 2:
         pytest.skip("one thread here: the threaded kernels are never chosen")
+    from tinygrad_tx import openblas
+    monkeypatch.setattr(openblas, "threads_sleep", lambda: True)
     results = []
-    for threshold in (0, 1 << 60):  # every kernel threaded, then none
-        monkeypatch.setattr(numba_kernels, "THREADED_WORK", threshold)
+    # every kernel on Numba's threads; every row kernel in parts on Python threads; everything on one thread
+    for split, threaded in ((1 << 60, 0), (0, 1 << 60), (1 << 60, 1 << 60)):
+        monkeypatch.setattr(numba_kernels, "SPLIT_WORK", split)
+        monkeypatch.setattr(numba_kernels, "THREADED_WORK", threaded)
         results.append(every_kernel())
-    for threaded, one_thread in zip(*results):
+    for threaded, split, one_thread in zip(*results):
         np.testing.assert_array_equal(threaded, one_thread)
-    assert calls["attention_backward"] == 2 and calls["adamw_step"] == 2 and calls["squared_norm"] == 2
+        np.testing.assert_array_equal(split, one_thread)
+    assert calls["attention_backward"] == 3 and calls["adamw_step"] == 3 and calls["squared_norm"] == 3
 
 
 def compiled_module():

@@ -1,5 +1,6 @@
 """tinygrad_tx: a small deep-learning engine with reverse-mode autograd on NumPy and CuPy."""
-import warnings
+from . import openblas  # first: it configures OpenBLAS before NumPy loads it
+import warnings  # noqa: E402
 
 from . import autograd
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,

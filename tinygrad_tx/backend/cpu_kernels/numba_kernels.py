@@ -8,22 +8,26 @@ kernel's build by the amount of work: the threaded one from Numba's JIT, or the 
 built ahead of time (or the JIT where there is none).
 """
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from . import jit_kernels
+from ... import openblas
 
 FLOAT32 = np.dtype(np.float32)
 SCORES_PER_GROUP = 1 << 22  # attention's scores and their gradients in groups of heads of at most 16 MB each
-# below this many values a kernel runs on the calling thread alone. On the 2-core machines here threads did not
-# pay in a training step at any size measured: each kernel follows a matrix product, whose BLAS threads still
-# spin on the second core when the kernel's threads wake (20 to 65 microseconds each, milliseconds when other
-# processes keep the cores busy). A GPT-2 step of the CPU recipe took 108, 92, 90 and 82 ms with threads from
-# 64K, 128K, 256K values and never (PyTorch: 84 ms); the GPU recipe's shape, 2771, 2672 and 2679 ms from 256K,
-# 1M and never. Threads from 4M values, where a kernel's own time dwarfs the waking.
+# Threads, two ways. From SPLIT_WORK values, a kernel over independent rows (or elements) is cut into a part per
+# core, and the parts run side by side on a pool of Python threads (each kernel's one-thread build lets go of the
+# GIL). This needs OpenBLAS's threads to sleep soon after a product (tinygrad_tx/openblas.py sets its timeout):
+# with OpenBLAS's default they spin on the second core for about 0.1 s after each product, and a 128 x 512 product
+# then GELU over its 393K values took 1.41-1.50 ms with one thread and 1.52-1.56 with two, against 1.09-1.24 with
+# two once OpenBLAS's threads sleep. From THREADED_WORK values every kernel, those whose rows add into shared
+# sums included, runs its JIT build with Numba's threads (parallel=True): there a kernel's own time dwarfs the
+# waking of threads.
+SPLIT_WORK = 1 << 16
 THREADED_WORK = 1 << 22
-
 
 class NumbaKernels:
     # cross-entropy's backward reads a copy of the logits made in forward, so the caller may edit the logits in
@@ -37,7 +41,24 @@ class NumbaKernels:
         """The build of kernel `name` for a call of that much work."""
         if work >= THREADED_WORK and _jit_threads() > 1:  # NUMBA_NUM_THREADS=1: never wake a pool
             return jit_kernels()[name].threaded
+        return self._one_thread(name)
+
+    def _one_thread(self, name):
         return getattr(self.compiled, name) if self.compiled is not None else jit_kernels()[name].one_thread
+
+    def _over_rows(self, name, work, arguments, split):
+        """kernel(*arguments), where the kernel treats each row (index along the first dim) of the arguments at the
+        positions in `split` on its own: from SPLIT_WORK values each core runs it on its share of the rows."""
+        rows = arguments[split[0]].shape[0]
+        parts = min(_cores(), rows)
+        if not SPLIT_WORK <= work < THREADED_WORK or parts < 2 or not openblas.threads_sleep():
+            return self._kernel(name, work)(*arguments)
+        kernel, bounds = self._one_thread(name), [rows * part // parts for part in range(parts + 1)]
+
+        def run(part):
+            share = slice(bounds[part], bounds[part + 1])
+            kernel(*(a[share] if i in split else a for i, a in enumerate(arguments)))
+        _in_parallel(run, parts)
 
     # --- what the kernels take ---------------------------------------------------------------------------------
     @staticmethod
@@ -58,9 +79,8 @@ class NumbaKernels:
         out = np.empty_like(rows)
         mean = np.empty(rows.shape[0], dtype=np.float32)
         rstd = np.empty(rows.shape[0], dtype=np.float32)
-        self._kernel("layer_norm_forward", rows.size)(rows, self._or(weight, rows), self._or(bias, rows),
-                                                      weight is not None, bias is not None, np.float32(eps), out,
-                                                      mean, rstd)
+        self._over_rows("layer_norm_forward", rows.size, (rows, self._or(weight, rows), self._or(bias, rows),
+                        weight is not None, bias is not None, np.float32(eps), out, mean, rstd), split=(0, 6, 7, 8))
         return out.reshape(x.shape), mean, rstd
 
     def layer_norm_backward(self, grad_out, x, weight, mean, rstd, need_weight, need_bias):
@@ -79,29 +99,29 @@ class NumbaKernels:
         """softmax (or log_softmax) over the last dim."""
         rows = self._rows(x)
         out = np.empty_like(rows)
-        self._kernel("softmax_forward", rows.size)(rows, out, bool(log))
+        self._over_rows("softmax_forward", rows.size, (rows, out, bool(log)), split=(0, 1))
         return out.reshape(x.shape)
 
     def softmax_backward(self, grad_out, out, log):
         out_rows = self._rows(out)
         grad_x = np.empty_like(out_rows)
         grad_rows = self._rows(grad_out.astype(FLOAT32, copy=False))
-        self._kernel("softmax_backward", out_rows.size)(grad_rows, out_rows, grad_x, bool(log))
+        self._over_rows("softmax_backward", out_rows.size, (grad_rows, out_rows, grad_x, bool(log)), split=(0, 1, 2))
         return grad_x.reshape(out.shape)
 
     # --- gelu --------------------------------------------------------------------------------------------------
     def gelu_forward(self, x, approximate_tanh):
         x = _contiguous(x)
         out = np.empty_like(x)
-        self._kernel("gelu_forward", x.size)(x.reshape(-1), out.reshape(-1), bool(approximate_tanh))
+        self._over_rows("gelu_forward", x.size, (x.reshape(-1), out.reshape(-1), bool(approximate_tanh)), split=(0, 1))
         return out
 
     def gelu_backward(self, grad_out, x, approximate_tanh):
         x = _contiguous(x)
         grad_out = _contiguous(grad_out.astype(FLOAT32, copy=False))
         grad_x = np.empty_like(x)
-        self._kernel("gelu_backward", x.size)(grad_out.reshape(-1), x.reshape(-1), grad_x.reshape(-1),
-                                              bool(approximate_tanh))
+        self._over_rows("gelu_backward", x.size, (grad_out.reshape(-1), x.reshape(-1), grad_x.reshape(-1),
+                                                  bool(approximate_tanh)), split=(0, 1, 2))
         return grad_x
 
     # --- cross-entropy -----------------------------------------------------------------------------------------
@@ -111,8 +131,8 @@ class NumbaKernels:
         target = self._targets(target, ignore_index, logits.shape[1])
         losses = np.empty(logits.shape[0], dtype=np.float32)
         lse = np.empty(logits.shape[0], dtype=np.float32)
-        self._kernel("cross_entropy_forward", logits.size)(logits, target, np.int64(ignore_index),
-                                                           np.float32(label_smoothing), losses, lse)
+        self._over_rows("cross_entropy_forward", logits.size, (logits, target, np.int64(ignore_index),
+                        np.float32(label_smoothing), losses, lse), split=(0, 1, 4, 5))
         return losses, lse
 
     def cross_entropy_backward(self, logits, target, lse, row_scale, ignore_index, label_smoothing):
@@ -121,8 +141,8 @@ class NumbaKernels:
         target = self._targets(target, ignore_index, logits.shape[1])
         row_scale = np.ascontiguousarray(row_scale, dtype=np.float32)
         grad = np.empty_like(logits)
-        self._kernel("cross_entropy_backward", logits.size)(logits, target, lse, row_scale,
-                                                            np.int64(ignore_index), np.float32(label_smoothing), grad)
+        self._over_rows("cross_entropy_backward", logits.size, (logits, target, lse, row_scale,
+                        np.int64(ignore_index), np.float32(label_smoothing), grad), split=(0, 1, 2, 3, 6))
         return grad
 
     @staticmethod
@@ -237,13 +257,11 @@ class NumbaKernels:
         side too (each alone would keep one core), both release the GIL. Otherwise the groups run in turn."""
         batch, scores_per_entry = q.shape[0], q.shape[1] * q.shape[2] * k.shape[2]
         per_group = max(1, SCORES_PER_GROUP // scores_per_entry)
-        if batch > 1 and batch * scores_per_entry >= THREADED_WORK and _jit_threads() > 1:
-            threads = _jit_threads()
-            per_group = min(per_group, -(-batch // threads))
+        if batch > 1 and batch * scores_per_entry >= SPLIT_WORK and _cores() > 1 and openblas.threads_sleep():
+            per_group = min(per_group, -(-batch // _cores()))
             groups = [slice(start, start + per_group) for start in range(0, batch, per_group)]
-            one_thread = jit_kernels()[kernel].one_thread if self.compiled is None else getattr(self.compiled, kernel)
-            for done in [_thread_pool(threads).submit(work, group, one_thread) for group in groups]:
-                done.result()  # raises what the group raised
+            one_thread = self._one_thread(kernel)
+            _in_parallel(lambda group: work(groups[group], one_thread), len(groups))
             return
         for start in range(0, batch, per_group):
             group = slice(start, start + per_group)
@@ -255,13 +273,24 @@ def _jit_threads():
     return numba.get_num_threads()
 
 
-_pools = {}
+def _cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _thread_pool(threads):
-    if threads not in _pools:
-        _pools[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tinygrad_tx-attention")
-    return _pools[threads]
+_pool = []
+
+
+def _in_parallel(run, parts):
+    """run(0), ..., run(parts - 1) side by side: the last on this thread, the others on a pool's threads; raises
+    what any of them raised."""
+    if not _pool:
+        _pool.append(ThreadPoolExecutor(max_workers=max(1, _cores() - 1), thread_name_prefix="tinygrad_tx-kernels"))
+    others = [_pool[0].submit(run, part) for part in range(parts - 1)]
+    try:
+        run(parts - 1)
+    finally:
+        for done in others:
+            done.result()
 
 
 def _transposed(array):
