@@ -20,13 +20,15 @@ FLOAT32 = np.dtype(np.float32)
 SCORES_PER_GROUP = 1 << 22  # attention's scores and their gradients in groups of heads of at most 16 MB each
 # Threads, two ways. From SPLIT_WORK values, a kernel over independent rows (or elements) is cut into a part per
 # core, and the parts run side by side on a pool of Python threads (each kernel's one-thread build lets go of the
-# GIL). This needs OpenBLAS's threads to sleep soon after a product (tinygrad_tx/openblas.py sets its timeout):
-# with OpenBLAS's default they spin on the second core for about 0.1 s after each product, and a 128 x 512 product
-# then GELU over its 393K values took 1.41-1.50 ms with one thread and 1.52-1.56 with two, against 1.09-1.24 with
-# two once OpenBLAS's threads sleep. From THREADED_WORK values every kernel, those whose rows add into shared
-# sums included, runs its JIT build with Numba's threads (parallel=True): there a kernel's own time dwarfs the
-# waking of threads.
-SPLIT_WORK = 1 << 16
+# GIL). That needs OpenBLAS's threads to sleep soon after a product (tinygrad_tx/openblas.py): with OpenBLAS's
+# default they spin on the second core for about 0.1 s after each one, and a 128 x 512 product followed by GELU
+# over its 393K values took as long in parts as on one thread (3.2 against 3.1 ms), against 2.1 and 3.3 ms once
+# they sleep. Handing a part to a thread and taking it back costs 20 to 60 microseconds (a sleeping core must
+# wake): parts gained nothing at 98K values (LayerNorm, 100 against 102 microseconds) and much from 196K (softmax,
+# 242 against 398; GELU over 393K, 407 against 725). benchmarks/cpu_threads.py --kernels measures both. From
+# THREADED_WORK values every kernel, those whose rows add into shared sums included, runs its JIT build on
+# Numba's threads (parallel=True): there a kernel's own time dwarfs the waking of threads.
+SPLIT_WORK = 1 << 17
 THREADED_WORK = 1 << 22
 
 class NumbaKernels:
