@@ -65,6 +65,7 @@ def kernels_child(rounds):
     out, lse = k.attention_forward(q, key, v, 32 ** -0.5, True)
     cases = {
         "layer_norm forward, 98K values": lambda: k.layer_norm_forward(x, w, None, 1e-5),
+        "layer_norm backward, 98K values": lambda: k.layer_norm_backward(x, x, w, x[:, 0], x[:, 1], True, True),
         "softmax forward, 196K values": lambda: k.softmax_forward(scores, False),
         "gelu (tanh) forward, 393K values": lambda: k.gelu_forward(hidden, True),
         "gelu (tanh) backward, 393K values": lambda: k.gelu_backward(hidden, hidden, True),

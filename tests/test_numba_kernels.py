@@ -326,6 +326,18 @@ def test_ahead_of_time_kernels_divide_as_numpy():
 
 
 @needs_numba
+def test_ahead_of_time_kernels_refuse_arrays_their_signature_does_not_name():
+    # the built module's wrappers would read any array as their signature's type: a strided column, float64 data
+    kernel = compiled_module().layer_norm_forward
+    x = np.ones((8, 16), dtype=np.float32)
+    out, stats = np.empty_like(x), np.empty((8, 2), dtype=np.float32)
+    with pytest.raises(TypeError, match=r"layer_norm_forward: argument 7 must be a C-contiguous float32 array"):
+        kernel(x, x[0], x[0], False, False, np.float32(1e-5), out, stats[:, 0], stats[:, 1])
+    with pytest.raises(TypeError, match=r"argument 0 must be .* of 2 dims, got a float64 array of shape \(8, 16\)"):
+        kernel(x.astype(np.float64), x[0], x[0], False, False, np.float32(1e-5), out, stats[0], stats[1])
+
+
+@needs_numba
 def test_a_failed_ahead_of_time_build_falls_back_to_the_jit_once(tmp_path, monkeypatch):
     from tinygrad_tx.backend.cpu_kernels import ahead_of_time
     monkeypatch.setattr(ahead_of_time, "_directories", lambda: [str(tmp_path)])

@@ -12,12 +12,16 @@ import hashlib
 import importlib.machinery
 import importlib.metadata
 import importlib.util
+import json
 import os
 import platform
 import subprocess
 import sys
 import tempfile
 import warnings
+from types import SimpleNamespace
+
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
@@ -83,10 +87,34 @@ def load():
 
 
 def _import(name, path):
+    """The built module's kernels, each behind the checks of its array arguments (_Checked)."""
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module
+    with open(path[:-len(SUFFIX)] + ".json") as f:
+        arrays = json.load(f)
+    return SimpleNamespace(**{kernel: _Checked(kernel, getattr(module, kernel), arguments)
+                              for kernel, arguments in arrays.items()})
+
+
+class _Checked:
+    """A kernel of the built module. Its wrapper, unlike the JIT's dispatcher, does not check what it is given: it
+    would read any array as the C-contiguous array of the dtype and dims its signature names (a strided view as
+    the wrong elements, a float64 array past its end). So each array argument is checked here first."""
+
+    def __init__(self, name, function, arrays):
+        self.name, self.function = name, function
+        self.arrays = [(position, np.dtype(dtype), ndim) for position, dtype, ndim in arrays]
+
+    def __call__(self, *args):
+        for position, dtype, ndim in self.arrays:
+            a = args[position]
+            if not (isinstance(a, np.ndarray) and a.dtype == dtype and a.ndim == ndim and a.flags.c_contiguous):
+                given = (f"{a.dtype} array of shape {a.shape} (C-contiguous: {a.flags.c_contiguous})"
+                         if isinstance(a, np.ndarray) else type(a).__name__)
+                raise TypeError(f"CPU kernel {self.name}: argument {position} must be a C-contiguous {dtype} array "
+                                f"of {ndim} dims, got a {given}")
+        return self.function(*args)
 
 
 def build(directory, name):
@@ -107,11 +135,17 @@ def build(directory, name):
     compiler = CC(name)
     compiler.target_cpu = "host"
     compiler.verbose = False
+    arrays = {}  # kernel -> [position, dtype, dims] of each array argument, for _Checked
     for kernel_name, kernel in jit_kernels().items():
         compiler.export(kernel_name, kernel.signature)(kernel.function)  # prange compiles as range here
+        arguments, _ = numba.core.sigutils.normalize_signature(kernel.signature)
+        arrays[kernel_name] = [[position, str(t.dtype), t.ndim] for position, t in enumerate(arguments)
+                               if isinstance(t, numba.types.Array)]
     with tempfile.TemporaryDirectory(dir=directory) as scratch:
         compiler.output_dir = scratch
         compiler.compile()
+        with open(os.path.join(directory, name + ".json"), "w") as f:  # before the module: it needs this
+            json.dump(arrays, f)
         os.replace(os.path.join(scratch, name + SUFFIX), os.path.join(directory, name + SUFFIX))
     for old in os.listdir(directory):
         if old.startswith("compiled_") and not old.startswith(name):

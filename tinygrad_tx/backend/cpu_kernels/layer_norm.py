@@ -12,8 +12,7 @@ import numpy as np
 from numba import prange
 
 from .float32_math import F32, ONE, kernel, row_dot, row_sum
-
-ROWS_PER_BLOCK = 32
+from .numba_kernels import LAYER_NORM_ROWS_PER_BLOCK as ROWS_PER_BLOCK  # blocks are shared out there
 
 
 @kernel("void(ROWS, VECTOR, VECTOR, boolean, boolean, float32, ROWS, VECTOR, VECTOR)")
@@ -34,13 +33,12 @@ def layer_norm_forward(x, weight, bias, has_weight, has_bias, eps, out, mean, rs
             out[r, j] = y
 
 
-@kernel("void(ROWS, ROWS, VECTOR, boolean, VECTOR, VECTOR, ROWS, VECTOR, VECTOR)")
-def layer_norm_backward(grad_out, x, weight, has_weight, mean, rstd, grad_x, grad_weight, grad_bias):
+@kernel("void(ROWS, ROWS, VECTOR, boolean, VECTOR, VECTOR, ROWS, ROWS, ROWS)")
+def layer_norm_backward(grad_out, x, weight, has_weight, mean, rstd, grad_x, partial_weight, partial_bias):
+    """grad_x, and each block of ROWS_PER_BLOCK rows' sums of dweight and dbias in its row of the partial arrays
+    (zeros on entry), for sum_blocks to add."""
     n_rows, n_cols = x.shape
-    n_blocks = (n_rows + ROWS_PER_BLOCK - 1) // ROWS_PER_BLOCK
-    partial_weight = np.zeros((n_blocks, n_cols), dtype=np.float32)  # each block's sums over its rows
-    partial_bias = np.zeros((n_blocks, n_cols), dtype=np.float32)
-    for block in prange(n_blocks):
+    for block in prange(partial_weight.shape[0]):
         xhat = np.empty((1, n_cols), dtype=np.float32)  # the block's scratch rows
         g = np.empty((1, n_cols), dtype=np.float32)
         for r in range(block * ROWS_PER_BLOCK, min(n_rows, (block + 1) * ROWS_PER_BLOCK)):
@@ -59,7 +57,13 @@ def layer_norm_backward(grad_out, x, weight, has_weight, mean, rstd, grad_x, gra
             mean_g, mean_g_xhat = F32(row_sum(g, 0, n_cols) / n_cols), F32(row_dot(g, xhat, 0, n_cols) / n_cols)
             for j in range(n_cols):
                 grad_x[r, j] = row_rstd * (g[0, j] - mean_g - xhat[0, j] * mean_g_xhat)
-    for j in range(n_cols):  # the blocks' sums added in block order, in float64
+
+
+@kernel("void(ROWS, ROWS, VECTOR, VECTOR)")
+def sum_blocks(partial_weight, partial_bias, grad_weight, grad_bias):
+    """The blocks' sums added in block order, in float64 (the same result however the blocks were shared out)."""
+    n_blocks, n_cols = partial_weight.shape
+    for j in prange(n_cols):
         total_weight = total_bias = 0.0
         for block in range(n_blocks):
             total_weight += partial_weight[block, j]

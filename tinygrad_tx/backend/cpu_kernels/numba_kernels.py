@@ -29,6 +29,7 @@ SCORES_PER_GROUP = 1 << 22  # attention's scores and their gradients in groups o
 # THREADED_WORK values every kernel, those whose rows add into shared sums included, runs its JIT build on
 # Numba's threads (parallel=True): there a kernel's own time dwarfs the waking of threads.
 SPLIT_WORK = 1 << 17
+LAYER_NORM_ROWS_PER_BLOCK = 32  # layer_norm.ROWS_PER_BLOCK
 THREADED_WORK = 1 << 22
 
 class NumbaKernels:
@@ -48,18 +49,22 @@ class NumbaKernels:
     def _one_thread(self, name):
         return getattr(self.compiled, name) if self.compiled is not None else jit_kernels()[name].one_thread
 
-    def _over_rows(self, name, work, arguments, split):
+    def _over_rows(self, name, work, arguments, split, blocks=(), rows_per_block=1):
         """kernel(*arguments), where the kernel treats each row (index along the first dim) of the arguments at the
-        positions in `split` on its own: from SPLIT_WORK values each core runs it on its share of the rows."""
-        rows = arguments[split[0]].shape[0]
-        parts = min(_cores(), rows)
+        positions in `split` on its own: from SPLIT_WORK values each core runs it on its share of the rows. A kernel
+        that works in blocks of rows_per_block rows, each with its row in the arguments at the positions in
+        `blocks`, is shared out in whole blocks."""
+        n_blocks = -(-arguments[split[0]].shape[0] // rows_per_block)
+        parts = min(_cores(), n_blocks)
         if not SPLIT_WORK <= work < THREADED_WORK or parts < 2 or not openblas.threads_sleep():
             return self._kernel(name, work)(*arguments)
-        kernel, bounds = self._one_thread(name), [rows * part // parts for part in range(parts + 1)]
+        kernel, bounds = self._one_thread(name), [n_blocks * part // parts for part in range(parts + 1)]
 
         def run(part):
-            share = slice(bounds[part], bounds[part + 1])
-            kernel(*(a[share] if i in split else a for i, a in enumerate(arguments)))
+            block_share = slice(bounds[part], bounds[part + 1])
+            row_share = slice(bounds[part] * rows_per_block, bounds[part + 1] * rows_per_block)
+            kernel(*(a[row_share] if i in split else a[block_share] if i in blocks else a
+                     for i, a in enumerate(arguments)))
         _in_parallel(run, parts)
 
     # --- what the kernels take ---------------------------------------------------------------------------------
@@ -90,10 +95,15 @@ class NumbaKernels:
         rows = self._rows(x)
         grad_rows = self._rows(grad_out.astype(FLOAT32, copy=False))
         grad_x = np.empty_like(rows)
+        n_blocks = -(-rows.shape[0] // LAYER_NORM_ROWS_PER_BLOCK)
+        partial_weight = np.zeros((n_blocks, rows.shape[1]), dtype=np.float32)
+        partial_bias = np.zeros((n_blocks, rows.shape[1]), dtype=np.float32)
+        self._over_rows("layer_norm_backward", rows.size, (grad_rows, rows, self._or(weight, rows), weight is not None,
+                        mean, rstd, grad_x, partial_weight, partial_bias), split=(0, 1, 4, 5, 6),
+                        blocks=(7, 8), rows_per_block=LAYER_NORM_ROWS_PER_BLOCK)
         grad_weight = np.empty(rows.shape[1], dtype=np.float32)
         grad_bias = np.empty(rows.shape[1], dtype=np.float32)
-        self._kernel("layer_norm_backward", rows.size)(grad_rows, rows, self._or(weight, rows), weight is not None,
-                                                       mean, rstd, grad_x, grad_weight, grad_bias)
+        self._kernel("sum_blocks", partial_weight.size)(partial_weight, partial_bias, grad_weight, grad_bias)
         return grad_x.reshape(x.shape), grad_weight if need_weight else None, grad_bias if need_bias else None
 
     # --- softmax -----------------------------------------------------------------------------------------------
