@@ -3,7 +3,8 @@
 
 The three run alternately, round after round, and each keeps its best round: on a shared machine the best is
 the measurement least disturbed by others. Also printed: each kernel family's first-call time in this process
-(loading the machine code Numba cached on disk, or compiling it when there is no cache yet).
+(loading the module built ahead of time, building it where there is none yet, or Numba's JIT where the build
+failed).
 
     python benchmarks/cpu_kernels.py                 # every op
     python benchmarks/cpu_kernels.py --ops gelu adamw
@@ -73,6 +74,9 @@ def op_cases():
              lambda t, w, b: TF.layer_norm(t, (C,), w, b), differentiable=(0, 1, 2)),
         Case("cross_entropy", [values(B * T, VOCAB, scale=2), targets], F.cross_entropy, TF.cross_entropy),
         Case("softmax", [values(B, HEADS, T, T)], lambda t: F.softmax(t, -1), lambda t: TF.softmax(t, -1)),
+        # matrix products have no kernel: both columns of ours are NumPy's OpenBLAS, beside PyTorch's
+        Case("linear 128 -> 384 (q, k, v)", [x, values(3 * C, C, seed=3)], F.linear, TF.linear, differentiable=(0, 1)),
+        Case("linear 128 -> 512 (MLP)", [x, values(4 * C, C, seed=4)], F.linear, TF.linear, differentiable=(0, 1)),
         Case("attention (causal)", attention,
              lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
              lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, is_causal=True), differentiable=(0, 1, 2)),
@@ -119,8 +123,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--ops", nargs="*", help="a subset: gelu layer_norm cross_entropy softmax attention adamw "
-                                                 "clip_grad_norm")
+    parser.add_argument("--ops", nargs="*", help="a subset: gelu layer_norm cross_entropy softmax linear attention "
+                                                 "adamw clip_grad_norm")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
     if not tg.cpu.kernels_available():
