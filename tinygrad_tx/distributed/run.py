@@ -94,26 +94,33 @@ def supervise(processes, ranks, grace_s=GRACE_S):
     """Wait for every process. When one fails, say which rank and how, give the others grace_s seconds to
     notice (their collectives raise, naming that rank) and stop them after that. Return the first failure's
     exit status, or 0."""
-    failure = None
+    failures = {}  # rank -> exit status, in the order they were seen
     deadline = None
     try:
         while any(process.poll() is None for process in processes):
-            for process, rank in zip(processes, ranks):
-                status = process.poll()
-                if status not in (None, 0) and failure is None:
-                    failure = status
-                    print(f"tinygrad_tx.distributed.run: rank {rank} (pid {process.pid}) {_how_it_ended(status)}; "
-                          f"stopping the other ranks within {grace_s:g} s", file=sys.stderr, flush=True)
-                    deadline = time.monotonic() + grace_s
+            if _report_failures(processes, ranks, failures, grace_s) and deadline is None:
+                deadline = time.monotonic() + grace_s
             if deadline is not None and time.monotonic() > deadline:
                 _stop(processes)
             time.sleep(0.05)
     except KeyboardInterrupt:  # Ctrl-C reached every rank too: they save a checkpoint and stop on their own
         for process in processes:
             process.wait()
-    if failure is None:
-        failure = next((process.returncode for process in processes if process.returncode), 0)
-    return failure
+    _report_failures(processes, ranks, failures, grace_s)  # those that ended since the last look, all at once
+    return next(iter(failures.values()), 0)
+
+
+def _report_failures(processes, ranks, failures, grace_s):
+    """Say which ranks failed since the last call, and how (each of them: a rank that failed and the ranks that
+    stopped because of it can end within one look); -> whether any failed so far."""
+    for process, rank in zip(processes, ranks):
+        status = process.poll()
+        if status not in (None, 0) and rank not in failures:
+            then = "" if failures else f"; stopping the other ranks within {grace_s:g} s"
+            failures[rank] = status
+            print(f"tinygrad_tx.distributed.run: rank {rank} (pid {process.pid}) {_how_it_ended(status)}{then}",
+                  file=sys.stderr, flush=True)
+    return bool(failures)
 
 
 def _how_it_ended(status):
