@@ -33,20 +33,23 @@ TEXT = os.path.join(REPO, "tinygrad_tx", "data", "tinyshakespeare.txt")
 # the two would draw it differently, and the CPU recipe has none)
 SHAPES = {
     "shakespeare-char-cpu": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, eval_iters=20),
-    "shakespeare-char": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=12, eval_iters=20),
+    "shakespeare-char": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=12, eval_iters=5),
 }
-EVAL_INTERVAL = 250
+
+
+def eval_interval(iters):
+    return min(250, iters)  # evaluations at the start and at the end at least
 
 
 def nanogpt_command(shape, iters):
     flags = {**SHAPES[shape], "device": "cpu", "compile": False, "log_interval": 1, "max_iters": iters,
-             "lr_decay_iters": iters, "dropout": 0.0, "eval_interval": EVAL_INTERVAL}
+             "lr_decay_iters": iters, "dropout": 0.0, "eval_interval": eval_interval(iters)}
     return [sys.executable, "train.py", "config/train_shakespeare_char.py"] + [f"--{k}={v}" for k, v in flags.items()]
 
 
 def our_command(shape, iters, out_dir):
-    flags = {**SHAPES[shape], "max_iters": iters, "dropout": 0.0, "log_interval": 1, "eval_interval": EVAL_INTERVAL,
-             "out_dir": out_dir, "sample_tokens": 1}
+    flags = {**SHAPES[shape], "max_iters": iters, "dropout": 0.0, "log_interval": 1,
+             "eval_interval": eval_interval(iters), "out_dir": out_dir, "sample_tokens": 1}
     return [sys.executable, "-m", "tinygrad_tx.train", "--preset", "shakespeare-char-cpu"] + \
         [f"--{k.replace('_', '-')}={v}" for k, v in flags.items()]
 
@@ -65,25 +68,25 @@ def run(command, cwd, env=None):
     return text, usage.ru_maxrss / 1024, time.perf_counter() - began
 
 
-def training_ms(times):
+def training_ms(times, iters):
     """Mean ms over the iterations (iteration number -> ms) that did not evaluate, after the first (which pays
     for warming up in both programs)."""
-    kept = [ms for iteration, ms in times.items() if iteration > 1 and (iteration - 1) % EVAL_INTERVAL]
+    kept = [ms for iteration, ms in times.items() if iteration > 1 and (iteration - 1) % eval_interval(iters)]
     return sum(kept) / len(kept)
 
 
-def parse_nanogpt(text):
+def parse_nanogpt(text, iters):
     times = {int(i) + 1: float(ms) for i, ms in re.findall(r"^iter (\d+): loss [\d.]+, time ([\d.]+)ms", text, re.M)}
     val = re.findall(r"^step \d+: train loss [\d.]+, val loss ([\d.]+)", text, re.M)
-    return training_ms(times), float(val[-1])
+    return training_ms(times, iters), float(val[-1])
 
 
-def parse_ours(text):
+def parse_ours(text, iters):
     # the progress line after iteration N: "[###  ] N/M loss L | T tok/s | X ms/iter | ETA ..."; with log interval
     # 1 its X is that one iteration's time
     times = {int(i): float(ms) for i, ms in re.findall(r"\] (\d+)/\d+ loss [\d.]+ \|.*?\| ([\d.]+) ms/iter", text)}
     val = re.findall(r"val loss ([\d.]+)", text)
-    return training_ms(times), float(val[-1])
+    return training_ms(times, iters), float(val[-1])
 
 
 def prepare_nanogpt(nanogpt):
@@ -124,9 +127,9 @@ def main():
     for round_ in range(args.rounds):
         with tempfile.TemporaryDirectory() as out_dir:
             text, rss, wall = run(our_command(args.shape, args.iters, out_dir), REPO, env)
-        results["tinygrad_tx"].append((*parse_ours(text), rss, wall))
+        results["tinygrad_tx"].append((*parse_ours(text, args.iters), rss, wall))
         text, rss, wall = run(nanogpt_command(args.shape, args.iters) + [f"--out_dir={tempfile.mkdtemp()}"], nanogpt)
-        results["nanoGPT"].append((*parse_nanogpt(text), rss, wall))
+        results["nanoGPT"].append((*parse_nanogpt(text, args.iters), rss, wall))
         for name, rows in results.items():
             ms, val, rss, wall = rows[-1]
             print(f"round {round_ + 1}: {name:11s} {ms:6.1f} ms/iter, val loss {val:.4f}, peak RSS {rss:.0f} MiB, "
