@@ -17,11 +17,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+import tinygrad_tx as tg  # noqa: E402  (first: it configures NumPy's OpenBLAS, see tinygrad_tx/openblas.py)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as TF  # noqa: E402
 
-import tinygrad_tx as tg  # noqa: E402
 import tinygrad_tx.nn.functional as F  # noqa: E402
 
 B, T, C, HEADS, VOCAB = 12, 64, 128, 4, 65  # the recipe: batch 12, block 64, 128 dims, 4 heads, 65 characters
@@ -108,6 +108,7 @@ def best_times(runners, rounds, repeats):
     for _ in range(rounds):
         for name, (run, before) in runners.items():
             before()
+            time.sleep(0.2)  # the last runner's threads (PyTorch's spin a while after its ops) go idle first
             began = time.perf_counter()
             for _ in range(repeats):
                 run()

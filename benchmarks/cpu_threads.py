@@ -10,6 +10,7 @@ OpenBLAS threads sleep, and after a matrix product in both OpenBLAS settings.
     python benchmarks/cpu_threads.py                  # 3 rounds of every setting
     python benchmarks/cpu_threads.py --rounds 5 --shape shakespeare-char
     python benchmarks/cpu_threads.py --kernels
+    python benchmarks/cpu_threads.py --timeouts 4 14 18 22
 """
 import argparse
 import os
@@ -61,17 +62,20 @@ def kernels_child(rounds):
         return rng.standard_normal(shape).astype(np.float32)
     q, key, v = (values(12, 64, 3, 4, 32)[:, :, i].transpose(0, 2, 1, 3) for i in range(3))  # the heads, strided
     grad, hidden, x, w, scores = values(12, 4, 64, 32), values(768, 512), values(768, 128), values(128), values(3072, 64)
-    weight = values(512, 128)
+    weight, row_mean, row_rstd = values(512, 128), values(768), np.abs(values(768)) + 1
     out, lse = k.attention_forward(q, key, v, 32 ** -0.5, True)
+    long_q, long_k, long_v = (values(12, 256, 3, 6, 64)[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
     cases = {
         "layer_norm forward, 98K values": lambda: k.layer_norm_forward(x, w, None, 1e-5),
-        "layer_norm backward, 98K values": lambda: k.layer_norm_backward(x, x, w, x[:, 0], x[:, 1], True, True),
+        "layer_norm backward, 98K values": lambda: k.layer_norm_backward(x, x, w, row_mean, row_rstd, True, True),
         "softmax forward, 196K values": lambda: k.softmax_forward(scores, False),
         "gelu (tanh) forward, 393K values": lambda: k.gelu_forward(hidden, True),
         "gelu (tanh) backward, 393K values": lambda: k.gelu_backward(hidden, hidden, True),
         "attention forward (12 x 4 heads of 64 x 32)": lambda: k.attention_forward(q, key, v, 32 ** -0.5, True),
         "attention backward": lambda: k.attention_backward(grad, q, key, v, out, lse, 32 ** -0.5, True),
         "128 x 512 product, then gelu forward": lambda: k.gelu_forward(x @ weight.T, True),
+        "attention forward (12 x 6 heads of 256 x 64)":
+            lambda: k.attention_forward(long_q, long_k, long_v, 64 ** -0.5, True),
     }
 
     def best_us(run, repeats=200):
@@ -84,10 +88,11 @@ def kernels_child(rounds):
         return 1e6 * best
     for name, run in cases.items():
         run()
-        numba_kernels.SPLIT_WORK = 0
-        parts = best_us(run)
-        numba_kernels.SPLIT_WORK = 1 << 62
-        print(f"{name}\t{parts:.0f}\t{best_us(run):.0f}")
+        # parts: every kernel, and attention's batch groups even where OpenBLAS threads each product itself
+        numba_kernels.SPLIT_WORK, numba_kernels.BLAS_ONE_THREAD_PRODUCT = 0, 1 << 62
+        parts = best_us(run, 200 if "256" not in name else 5)
+        numba_kernels.SPLIT_WORK, numba_kernels.BLAS_ONE_THREAD_PRODUCT = 1 << 62, 0
+        print(f"{name}\t{parts:.0f}\t{best_us(run, 200 if '256' not in name else 5):.0f}")
 
 
 def main():
@@ -96,6 +101,8 @@ def main():
     parser.add_argument("--steps", type=int, default=30, help="steps per timed block")
     parser.add_argument("--shape", default="shakespeare-char-cpu", choices=["shakespeare-char-cpu", "shakespeare-char"])
     parser.add_argument("--kernels", action="store_true", help="each kernel in parts against one thread")
+    parser.add_argument("--timeouts", nargs="*", help="parts on threads under each of these OpenBLAS timeouts "
+                                                      "(2^t cycles) instead of the four settings")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -116,7 +123,9 @@ def main():
                 name, parts, one = line.split("\t")
                 print(f"| {name} | {state} | {parts} | {one} |")
         return
-    runs = {**{name: ("tinygrad_tx",) + setting for name, setting in SETTINGS.items()},
+    settings = SETTINGS if not args.timeouts else {f"parts on threads, OPENBLAS_THREAD_TIMEOUT={t}": (True, t)
+                                                   for t in args.timeouts}
+    runs = {**{name: ("tinygrad_tx",) + setting for name, setting in settings.items()},
             "PyTorch": ("torch", False, "28")}
     results = {name: [] for name in runs}
     for _ in range(args.rounds):

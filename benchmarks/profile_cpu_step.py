@@ -18,10 +18,10 @@ from collections import defaultdict
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+import tinygrad_tx as tg  # noqa: E402  (first: it configures NumPy's OpenBLAS, see tinygrad_tx/openblas.py)
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E402
 
-import tinygrad_tx as tg  # noqa: E402
 from tinygrad_tx.autograd.function import Function  # noqa: E402
 from train_cpu import SHAPES, Run, setup  # noqa: E402
 

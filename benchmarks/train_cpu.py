@@ -23,12 +23,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+import tinygrad_tx as tg  # noqa: E402  (first: it configures NumPy's OpenBLAS, see tinygrad_tx/openblas.py)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as tnn  # noqa: E402
 import torch.nn.functional as TF  # noqa: E402
 
-import tinygrad_tx as tg  # noqa: E402
 from tinygrad_tx.data import TextDataset  # noqa: E402
 from tinygrad_tx.nn import clip_grad_norm_  # noqa: E402
 from tinygrad_tx.optim.lr_scheduler import cosine_with_warmup  # noqa: E402

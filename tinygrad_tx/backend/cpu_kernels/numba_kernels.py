@@ -270,7 +270,8 @@ class NumbaKernels:
         runs each on one thread, the groups go to a pool of Python threads, a group per thread, each with the
         kernel's one-thread build: the products then run side by side too, both release the GIL. Otherwise the
         groups run in turn (where OpenBLAS threads each product itself, groups side by side made attention at
-        nanoGPT's GPU recipe's shapes 4x slower: 87 against 22 ms forward, heads of 256 x 64)."""
+        nanoGPT's GPU recipe's shapes, heads of 256 x 64, 2.5x slower: 43.9 against 17.8 ms forward,
+        benchmarks/cpu_threads.py --kernels)."""
         batch, scores_per_entry = q.shape[0], q.shape[1] * q.shape[2] * k.shape[2]
         per_group = max(1, SCORES_PER_GROUP // scores_per_entry)
         one_thread_products = q.shape[2] * k.shape[2] * q.shape[3] <= BLAS_ONE_THREAD_PRODUCT
