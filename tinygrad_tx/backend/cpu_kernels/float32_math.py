@@ -36,8 +36,8 @@ class Kernel:
                                                function.__defaults__, function.__closure__)
         one_thread.__qualname__ = function.__qualname__ + "_one_thread"  # Numba names its cache files by this
         self.threaded = numba.njit(parallel=True, **COMPILE_OPTIONS)(function)
-        # the one-thread build lets go of the GIL, so Python threads can run it side by side (NumbaKernels'
-        # attention does); the threaded one keeps it: Numba's workqueue must not be entered by two threads at once
+        # the one-thread build lets go of the GIL, so Python threads can run it side by side (NumbaKernels runs
+        # parts of a call so); the threaded one keeps it: Numba's workqueue must not be entered by two threads at once
         self.one_thread = numba.njit(nogil=True, **COMPILE_OPTIONS)(one_thread)
         for alias, array_type in ARRAY_TYPES.items():
             signature = signature.replace(alias, array_type)

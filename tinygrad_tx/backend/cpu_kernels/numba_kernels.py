@@ -29,10 +29,11 @@ SCORES_PER_GROUP = 1 << 22  # attention's scores and their gradients in groups o
 # THREADED_WORK values every kernel, those whose rows add into shared sums included, runs its JIT build on
 # Numba's threads (parallel=True): there a kernel's own time dwarfs the waking of threads.
 SPLIT_WORK = 1 << 17
+THREADED_WORK = 1 << 22
 # OpenBLAS runs a product of at most this many multiply-adds (M * N * K) on the calling thread alone
 BLAS_ONE_THREAD_PRODUCT = 4 * 65536
 LAYER_NORM_ROWS_PER_BLOCK = 32  # layer_norm.ROWS_PER_BLOCK
-THREADED_WORK = 1 << 22
+
 
 class NumbaKernels:
     # cross-entropy's backward reads a copy of the logits made in forward, so the caller may edit the logits in
