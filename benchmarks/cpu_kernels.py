@@ -70,6 +70,7 @@ def op_cases():
     return [
         Case("gelu (tanh)", [values(B, T, 4 * C)], lambda t: F.gelu(t, approximate="tanh"),
              lambda t: TF.gelu(t, approximate="tanh")),
+        Case("gelu (exact, erf)", [values(B, T, 4 * C)], F.gelu, TF.gelu),
         Case("layer_norm", [x, values(C, seed=1), values(C, seed=2)], lambda t, w, b: F.layer_norm(t, (C,), w, b),
              lambda t, w, b: TF.layer_norm(t, (C,), w, b), differentiable=(0, 1, 2)),
         Case("cross_entropy", [values(B * T, VOCAB, scale=2), targets], F.cross_entropy, TF.cross_entropy),

@@ -9,7 +9,7 @@ import math
 
 from numba import prange
 
-from .float32_math import F32, HALF, ONE, exp32, kernel, one_plus_and_minus_tanh
+from .float32_math import F32, HALF, ONE, erf32, exp32, kernel, one_plus_and_minus_tanh
 
 BLOCK = 1 << 14
 TANH_SCALE = F32(math.sqrt(2 / math.pi))
@@ -36,7 +36,7 @@ def gelu_forward(x, out, approximate_tanh):
         else:
             for i in range(last - first):
                 v = values[i]
-                results[i] = v * (HALF * (ONE + F32(math.erf(v * INV_SQRT_2))))
+                results[i] = v * (HALF * (ONE + erf32(v * INV_SQRT_2)))
 
 
 @kernel("void(VECTOR, VECTOR, VECTOR, boolean)")
@@ -55,5 +55,5 @@ def gelu_backward(grad_out, x, grad_x, approximate_tanh):
         else:
             for i in range(last - first):
                 v = values[i]
-                cdf = HALF * (ONE + F32(math.erf(v * INV_SQRT_2)))
+                cdf = HALF * (ONE + erf32(v * INV_SQRT_2))
                 results[i] = grads[i] * (cdf + v * (exp32(-HALF * v * v) * INV_SQRT_2PI))
