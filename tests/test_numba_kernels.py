@@ -546,3 +546,24 @@ print("ok", loss.item())
     result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok")
+
+
+@needs_numba
+def test_erf32_is_within_one_ulp_of_erf_rounded():
+    import numba
+    from tinygrad_tx.backend.cpu_kernels.float32_math import erf32
+
+    @numba.njit
+    def erf_all(x, out):
+        for i in range(x.size):
+            out[i] = erf32(x[i])
+    x = np.concatenate([np.linspace(-6, 6, 200001), [0.0, 1.0, -1.0, 3.92, 1e-30, 1e30, -np.inf, np.inf]])
+    x = x.astype(np.float32)
+    out = np.empty_like(x)
+    erf_all(x, out)
+    expected = np.array([math.erf(v) for v in x.astype(np.float64)]).astype(np.float32)
+    ulps = np.abs(out.astype(np.float64) - expected) / np.spacing(np.abs(expected))
+    assert ulps.max() <= 1, x[np.argmax(ulps)]
+    special = np.array([np.nan, -0.0], dtype=np.float32)
+    erf_all(special, out[:2])
+    assert np.isnan(out[0]) and out[1] == 0 and np.signbit(out[1])
