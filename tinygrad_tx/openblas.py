@@ -15,11 +15,18 @@ _set_by_user = "OPENBLAS_THREAD_TIMEOUT" in os.environ
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 
-def threads_sleep():
-    """Whether OpenBLAS's threads sleep soon after a product, so that our kernels may spread over the cores."""
+def _sleeping():
     if _numpy_loaded_before and not _set_by_user:
         return False  # NumPy loaded OpenBLAS before the setting: its threads spin
     try:
         return int(os.environ["OPENBLAS_THREAD_TIMEOUT"]) <= 16
     except ValueError:
         return False
+
+
+_THREADS_SLEEP = _sleeping()  # fixed from here on: OpenBLAS read the setting when NumPy loaded it
+
+
+def threads_sleep():
+    """Whether OpenBLAS's threads sleep soon after a product, so that our kernels may spread over the cores."""
+    return _THREADS_SLEEP

@@ -27,6 +27,7 @@ import hashlib
 import importlib.util
 import os
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 _switch = {"enabled": os.environ.get("TINYGRAD_TX_CPU_KERNELS", "1") != "0"}
 _loaded = {}
 
@@ -70,18 +71,22 @@ def jit_kernels():
     return _loaded["jit"]
 
 
+def sources_digest():
+    """A sha256 of every kernel source here: machine code built from them is stale when it changes."""
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(HERE)):
+        if name.endswith(".py"):
+            with open(os.path.join(HERE, name), "rb") as f:
+                digest.update(name.encode() + f.read())
+    return digest
+
+
 def _clear_stale_cache():
     """Numba keys a cached kernel on its own source file alone: a kernel whose helpers changed (float32_math.py)
     would load its old machine code. A digest of every source here, kept beside the cache, empties the cache when
     any of them changes. (Where __pycache__ here is not writable, Numba caches elsewhere, and an installed
     package's files change together, which Numba sees.)"""
-    here = os.path.dirname(os.path.abspath(__file__))
-    digest = hashlib.sha256()
-    for name in sorted(os.listdir(here)):
-        if name.endswith(".py"):
-            with open(os.path.join(here, name), "rb") as f:
-                digest.update(name.encode() + f.read())
-    cache, stamp = os.path.join(here, "__pycache__"), digest.hexdigest()
+    cache, stamp = os.path.join(HERE, "__pycache__"), sources_digest().hexdigest()
     stamp_path = os.path.join(cache, "numba_sources.sha256")
     try:
         with open(stamp_path) as f:

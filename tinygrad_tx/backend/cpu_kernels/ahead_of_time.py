@@ -8,7 +8,6 @@ child process (this one never imports Numba), in about 30 s; it needs a C compil
 kernels run from the JIT (and the failure is remembered, so that later processes do not retry). The threaded
 builds, for work large enough to share among threads (NumbaKernels picks), always come from the JIT.
 """
-import hashlib
 import importlib.machinery
 import importlib.metadata
 import importlib.util
@@ -23,17 +22,14 @@ from types import SimpleNamespace
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from . import HERE, sources_digest
+
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 
 
 def module_name():
     """compiled_<digest of what the machine code depends on>."""
-    digest = hashlib.sha256()
-    for name in sorted(os.listdir(HERE)):
-        if name.endswith(".py"):
-            with open(os.path.join(HERE, name), "rb") as f:
-                digest.update(name.encode() + f.read())
+    digest = sources_digest()
     digest.update(f"{importlib.metadata.version('numba')} {sys.version} {platform.machine()} {_cpu()}".encode())
     return "compiled_" + digest.hexdigest()[:20]
 

@@ -294,7 +294,13 @@ def _jit_threads():
 
 
 def _cores():
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """The cores this process may run on (asked once: every kernel call reads it)."""
+    if not _core_count:
+        _core_count.append(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return _core_count[0]
+
+
+_core_count = []
 
 
 _pool = []
