@@ -516,6 +516,19 @@ def test_gradients_of_slices_of_one_tensor_add_up():
     assert not hasattr(x.grad, "_scattered")
 
 
+def test_gradients_of_single_elements_add_up():
+    # random program 3992: a[2] and a[-1] indexed by ints read NumPy scalars, not views to add into in place
+    base = np.array([0.12, 0.48, 0.51, 0.76, 0.28])
+    results = []
+    for lib in (tg, torch):
+        a = lib.tensor(base, requires_grad=True)
+        x = a[2]
+        loss = (a * 0.35).sum() + x ** x * 0.7 + a[lib.tensor(-1)] * 0.1 + x[...] * 2 + a[1:3].sum()
+        (grad,) = lib.autograd.grad(loss, [a])
+        results.append(grad.numpy())
+    np.testing.assert_allclose(*results, rtol=1e-12)
+
+
 def test_gradients_of_slices_stay_differentiable_with_create_graph():
     base = np.random.default_rng(1).standard_normal((2, 6)).astype(np.float32)
     x, tx = tg.tensor(base, requires_grad=True), torch.tensor(base, requires_grad=True)

@@ -158,8 +158,8 @@ def _accumulate(pending, node, grad):
         # `held` is the engine's alone, so the other's slice is added into it in place rather than the whole arrays
         # summed (4x faster for GPT-2's q, k and v)
         index, values = grad._scattered
-        into = held.array[index]  # a view: the index is basic
-        into += values
+        # read, add, write back: an index of ints alone reads a copy (a NumPy scalar), not a view to add into
+        held.backend.setitem(held.array, index, held.array[index] + values)
     else:
         pending[node] = held + grad
 
