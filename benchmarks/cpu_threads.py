@@ -65,6 +65,8 @@ def kernels_child(rounds):
     weight, row_mean, row_rstd = values(512, 128), values(768), np.abs(values(768)) + 1
     out, lse = k.attention_forward(q, key, v, 32 ** -0.5, True)
     long_q, long_k, long_v = (values(12, 256, 3, 6, 64)[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
+    long_grad = values(12, 6, 256, 64)
+    long_out, long_lse = k.attention_forward(long_q, long_k, long_v, 64 ** -0.5, True)
     cases = {
         "layer_norm forward, 98K values": lambda: k.layer_norm_forward(x, w, None, 1e-5),
         "layer_norm backward, 98K values": lambda: k.layer_norm_backward(x, x, w, row_mean, row_rstd, True, True),
@@ -76,6 +78,8 @@ def kernels_child(rounds):
         "128 x 512 product, then gelu forward": lambda: k.gelu_forward(x @ weight.T, True),
         "attention forward (12 x 6 heads of 256 x 64)":
             lambda: k.attention_forward(long_q, long_k, long_v, 64 ** -0.5, True),
+        "attention backward (12 x 6 heads of 256 x 64)":
+            lambda: k.attention_backward(long_grad, long_q, long_k, long_v, long_out, long_lse, 64 ** -0.5, True),
     }
 
     def best_us(run, repeats=200):
@@ -88,7 +92,7 @@ def kernels_child(rounds):
         return 1e6 * best
     for name, run in cases.items():
         run()
-        # parts: every kernel, and attention's batch groups even where OpenBLAS threads each product itself
+        # parts: every kernel, and attention's batch groups, each group's products on its own thread
         numba_kernels.SPLIT_WORK, numba_kernels.BLAS_ONE_THREAD_PRODUCT = 0, 1 << 62
         parts = best_us(run, 200 if "256" not in name else 5)
         numba_kernels.SPLIT_WORK, numba_kernels.BLAS_ONE_THREAD_PRODUCT = 1 << 62, 0

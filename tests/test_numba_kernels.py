@@ -277,12 +277,17 @@ def test_threaded_kernels_equal_the_one_thread_ones_bit_for_bit(calls, monkeypat
         pytest.skip("one thread here: the threaded kernels are never chosen")
     from tinygrad_tx import openblas
     monkeypatch.setattr(openblas, "threads_sleep", lambda: True)
+    blas_threads = openblas._thread_controls()[1]() if openblas.can_limit_threads() else None
+    # attention's groups on threads even for products OpenBLAS would thread itself (it is held to one thread)
+    monkeypatch.setattr(numba_kernels, "BLAS_ONE_THREAD_PRODUCT", 0)
     results = []
     # every kernel on Numba's threads; every row kernel in parts on Python threads; everything on one thread
     for split, threaded in ((1 << 60, 0), (0, 1 << 60), (1 << 60, 1 << 60)):
         monkeypatch.setattr(numba_kernels, "SPLIT_WORK", split)
         monkeypatch.setattr(numba_kernels, "THREADED_WORK", threaded)
         results.append(every_kernel())
+    if openblas.can_limit_threads():  # attention's groups on threads held OpenBLAS to one thread, then let go
+        assert openblas._thread_controls()[1]() == blas_threads
     for threaded, split, one_thread in zip(*results):
         np.testing.assert_array_equal(threaded, one_thread)
         np.testing.assert_array_equal(split, one_thread)

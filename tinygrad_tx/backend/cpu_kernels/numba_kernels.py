@@ -267,21 +267,22 @@ class NumbaKernels:
     def _over_batch_groups(self, work, kernel, q, k):
         """work(batch slice, the row kernel `kernel`) over groups of attention's batch whose (H, L, S) scores fit
         in SCORES_PER_GROUP floats (at least one batch entry), so that the scores never take more memory than that
-        whatever the length. With work enough, threads to spare and per-head products small enough that OpenBLAS
-        runs each on one thread, the groups go to a pool of Python threads, a group per thread, each with the
-        kernel's one-thread build: the products then run side by side too, both release the GIL. Otherwise the
-        groups run in turn (where OpenBLAS threads each product itself, groups side by side made attention at
-        nanoGPT's GPU recipe's shapes, heads of 256 x 64, 2.5x slower: 43.9 against 17.8 ms forward,
-        benchmarks/cpu_threads.py --kernels)."""
+        whatever the length. With work enough and threads to spare, the groups go to a pool of Python threads, a
+        group per thread, each with the kernel's one-thread build, and OpenBLAS runs each product on the thread
+        that asks for it: the products then run side by side too, both release the GIL. (Two callers of
+        OpenBLAS's threaded products slow each other down: at nanoGPT's GPU recipe's shapes, heads of 256 x 64,
+        groups side by side made attention 2.5x slower, 43.9 against 17.8 ms forward; one thread each made it
+        faster than the groups in turn, benchmarks/cpu_threads.py --kernels.) Otherwise the groups run in turn."""
         batch, scores_per_entry = q.shape[0], q.shape[1] * q.shape[2] * k.shape[2]
         per_group = max(1, SCORES_PER_GROUP // scores_per_entry)
         one_thread_products = q.shape[2] * k.shape[2] * q.shape[3] <= BLAS_ONE_THREAD_PRODUCT
-        if (batch > 1 and batch * scores_per_entry >= SPLIT_WORK and one_thread_products and _cores() > 1
-                and openblas.threads_sleep()):
+        if (batch > 1 and batch * scores_per_entry >= SPLIT_WORK and _cores() > 1 and openblas.threads_sleep()
+                and (one_thread_products or openblas.can_limit_threads())):
             per_group = min(per_group, -(-batch // _cores()))
             groups = [slice(start, start + per_group) for start in range(0, batch, per_group)]
             one_thread = self._one_thread(kernel)
-            _in_parallel(lambda group: work(groups[group], one_thread), len(groups))
+            with openblas.one_thread():
+                _in_parallel(lambda group: work(groups[group], one_thread), len(groups))
             return
         for start in range(0, batch, per_group):
             group = slice(start, start + per_group)
