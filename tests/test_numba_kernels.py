@@ -192,6 +192,24 @@ def test_attention(calls, causal, length, source_length, head_dim):
 
 
 @needs_numba
+@pytest.mark.parametrize("band", [None, 4])
+@pytest.mark.parametrize("length, source_length", [(130, 130), (150, 40), (140, 300), (37, 37), (23, 9), (9, 23)])
+def test_causal_attention_in_bands_of_queries(calls, monkeypatch, band, length, source_length):
+    # long causal attention's products are cut into bands of queries, each against the keys up to its last query;
+    # grad_k and grad_v sum over the bands, and keys after the last query get none
+    from tinygrad_tx.backend.cpu_kernels import numba_kernels
+    if band is not None:
+        monkeypatch.setattr(numba_kernels, "QUERIES_PER_BAND", band)
+    q = randn(2, 3, length, 8, dtype=np.float32)
+    k = randn(2, 3, source_length, 8, dtype=np.float32, seed=1)
+    v = randn(2, 3, source_length, 8, dtype=np.float32, seed=2)
+    compare(lambda lib, *t: lib.F.scaled_dot_product_attention(*t, is_causal=True), q, k, v, rtol=1e-4, atol=1e-5)
+    assert calls["attention_forward"] == 1 and calls["attention_backward"] == 1
+    if length >= 2 * numba_kernels.QUERIES_PER_BAND:
+        assert len(numba_kernels._bands(length, source_length, True)) > 1
+
+
+@needs_numba
 def test_attention_takes_the_array_code_where_pytorch_takes_its_other_path(calls):
     # PyTorch's fused CPU kernel (which keeps q, k and v, as ours) takes 4-D inputs with unit strides along the
     # head dim; elsewhere its composed path keeps at most v, so q and k may be edited after the forward

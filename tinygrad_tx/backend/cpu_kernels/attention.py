@@ -8,7 +8,9 @@ forward:  scores (heads, L, S) = Q K^T  ->  softmax_rows  ->  probabilities in p
 backward: scores = Q K^T again  ->  score_gradients: P = exp(scores * scale - lse), then with dP = dO V^T
           dS = P (dP - sum_j dP P) * scale, in place of dP; P in place of the scores (for dV = P^T dO).
 Causal means key j is visible from query i when j <= i (the top-left triangle, as tril(ones(L, S))); hidden
-entries come out 0 in P and dS, so the products after these kernels need no mask.
+entries come out 0 in P and dS, so the products after these kernels need no mask. The scores may be those of a
+band of queries, first_query on, against the keys up to the band's last query (NumbaKernels cuts long causal
+attention so, to skip the products' hidden half); lse holds every query's.
 """
 import numpy as np
 from numba import prange
@@ -16,13 +18,13 @@ from numba import prange
 from .float32_math import F32, ZERO, exp_shifted, kernel, row_dot, row_max, row_sum
 
 
-@kernel("void(HEADS, float32, boolean, ROWS)")
-def softmax_rows(scores, scale, causal, lse):
-    n_heads, length, source_length = scores.shape
-    s = scores.reshape(n_heads * length, source_length)  # a row per query, as lse
-    row_lse = lse.reshape(n_heads * length)
-    for r in prange(n_heads * length):
-        visible = min(r % length + 1, source_length) if causal else source_length
+@kernel("void(HEADS, float32, boolean, ROWS, int64)")
+def softmax_rows(scores, scale, causal, lse, first_query):
+    n_heads, n_queries, n_keys = scores.shape
+    s = scores.reshape(n_heads * n_queries, n_keys)  # a row per query
+    for r in prange(n_heads * n_queries):
+        head, query = r // n_queries, first_query + r % n_queries
+        visible = min(query + 1, n_keys) if causal else n_keys
         for j in range(visible):
             s[r, j] *= scale
         largest = row_max(s, r, visible)
@@ -31,25 +33,25 @@ def softmax_rows(scores, scale, causal, lse):
         total32 = F32(total)
         for j in range(visible):
             s[r, j] = s[r, j] / total32
-        for j in range(visible, source_length):
+        for j in range(visible, n_keys):
             s[r, j] = ZERO
-        row_lse[r] = largest + F32(np.log(total))
+        lse[head, query] = largest + F32(np.log(total))
 
 
-@kernel("void(HEADS, HEADS, float32, boolean, ROWS)")
-def score_gradients(scores, grad_probs, scale, causal, lse):
-    n_heads, length, source_length = scores.shape
-    p = scores.reshape(n_heads * length, source_length)
-    dp = grad_probs.reshape(n_heads * length, source_length)
-    row_lse = lse.reshape(n_heads * length)
-    for r in prange(n_heads * length):
-        visible = min(r % length + 1, source_length) if causal else source_length
+@kernel("void(HEADS, HEADS, float32, boolean, ROWS, int64)")
+def score_gradients(scores, grad_probs, scale, causal, lse, first_query):
+    n_heads, n_queries, n_keys = scores.shape
+    p = scores.reshape(n_heads * n_queries, n_keys)
+    dp = grad_probs.reshape(n_heads * n_queries, n_keys)
+    for r in prange(n_heads * n_queries):
+        head, query = r // n_queries, first_query + r % n_queries
+        visible = min(query + 1, n_keys) if causal else n_keys
         for j in range(visible):
             p[r, j] *= scale
-        exp_shifted(p, r, visible, row_lse[r], p, r)
+        exp_shifted(p, r, visible, lse[head, query], p, r)
         delta = F32(row_dot(dp, p, r, visible))
         for j in range(visible):
             dp[r, j] = p[r, j] * (dp[r, j] - delta) * scale
-        for j in range(visible, source_length):
+        for j in range(visible, n_keys):
             p[r, j] = ZERO
             dp[r, j] = ZERO

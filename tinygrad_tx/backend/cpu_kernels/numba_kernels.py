@@ -32,6 +32,7 @@ SPLIT_WORK = 1 << 17
 THREADED_WORK = 1 << 22
 # OpenBLAS runs a product of at most this many multiply-adds (M * N * K) on the calling thread alone
 BLAS_ONE_THREAD_PRODUCT = 4 * 65536
+QUERIES_PER_BAND = 64  # causal attention's products in bands of this many queries (_bands)
 LAYER_NORM_ROWS_PER_BLOCK = 32  # layer_norm.ROWS_PER_BLOCK
 
 
@@ -187,9 +188,10 @@ class NumbaKernels:
         lse = np.empty(q.shape[:-1], dtype=np.float32)
 
         def forward(batch, softmax_rows):
-            scores = np.matmul(q[batch], _transposed(k[batch]))                          # (b, H, L, S)
-            softmax_rows(_heads(scores), np.float32(scale), bool(causal), _heads(lse[batch]))
-            np.matmul(scores, v[batch], out=out[batch])
+            for queries, keys in _bands(q.shape[2], k.shape[2], causal):
+                scores = np.matmul(q[batch, :, queries], _transposed(k[batch, :, keys]))   # (b, H, queries, keys)
+                softmax_rows(_heads(scores), np.float32(scale), bool(causal), _heads(lse[batch]), queries.start)
+                np.matmul(scores, v[batch, :, keys], out=out[batch, :, queries])
         self._over_batch_groups(forward, "softmax_rows", q, k)
         return out, lse
 
@@ -201,12 +203,17 @@ class NumbaKernels:
         grad_q, grad_k, grad_v = (np.empty(a.shape, dtype=np.float32) for a in (q, k, v))
 
         def backward(batch, score_gradients):
-            scores = np.matmul(q[batch], _transposed(k[batch]))                          # (b, H, L, S)
-            grad_scores = np.matmul(grad_out[batch], _transposed(v[batch]))              # dP, then dS
-            score_gradients(_heads(scores), _heads(grad_scores), np.float32(scale), bool(causal), _heads(lse[batch]))
-            np.matmul(_transposed(scores), grad_out[batch], out=grad_v[batch])           # P^T dO
-            np.matmul(grad_scores, k[batch], out=grad_q[batch])                          # dS K
-            np.matmul(_transposed(grad_scores), q[batch], out=grad_k[batch])             # dS^T Q
+            done = 0  # keys whose grad_k and grad_v the bands so far have written
+            for queries, keys in _bands(q.shape[2], k.shape[2], causal):
+                scores = np.matmul(q[batch, :, queries], _transposed(k[batch, :, keys]))   # (b, H, queries, keys)
+                grad_scores = np.matmul(grad_out[batch, :, queries], _transposed(v[batch, :, keys]))  # dP, then dS
+                score_gradients(_heads(scores), _heads(grad_scores), np.float32(scale), bool(causal),
+                                _heads(lse[batch]), queries.start)
+                np.matmul(grad_scores, k[batch, :, keys], out=grad_q[batch, :, queries])   # dS K
+                _add_into(grad_v[batch], np.matmul(_transposed(scores), grad_out[batch, :, queries]), done)  # P^T dO
+                _add_into(grad_k[batch], np.matmul(_transposed(grad_scores), q[batch, :, queries]), done)  # dS^T Q
+                done = keys.stop
+            grad_k[batch, :, done:] = grad_v[batch, :, done:] = 0  # keys after every query: none sees them
         self._over_batch_groups(backward, "score_gradients", q, k)
         return grad_q, grad_k, grad_v
 
@@ -318,6 +325,25 @@ def _in_parallel(run, parts):
     finally:
         for done in others:
             done.result()
+
+
+def _bands(n_queries, n_keys, causal):
+    """[(queries, keys)], slices that cut attention's products: all of it in one, or, for the causal mask and
+    QUERIES_PER_BAND queries or more, bands of that many queries, each against the keys up to its last query, so
+    that the products skip what no query of the band sees (at 256 queries, 5/8 of the work)."""
+    if not causal or n_queries < 2 * QUERIES_PER_BAND:
+        return [(slice(0, n_queries), slice(0, n_keys))]
+    return [(slice(start, min(start + QUERIES_PER_BAND, n_queries)),
+             slice(0, min(start + QUERIES_PER_BAND, n_queries, n_keys)))
+            for start in range(0, n_queries, QUERIES_PER_BAND)]
+
+
+def _add_into(total, part, done):
+    """total[:, :, :n] += part, n = part's rows, of which total's first `done` hold earlier bands' sums and the rest
+    nothing yet (a band's keys are those of the band before and its own)."""
+    done = min(done, part.shape[2])
+    total[:, :, :done] += part[:, :, :done]
+    total[:, :, done:part.shape[2]] = part[:, :, done:]
 
 
 def _transposed(array):
