@@ -114,6 +114,7 @@ class Getitem(Function):
 
 class BasicGetitem(Getitem):
     returns_view = True
+    gradient_is_a_slice = True  # the engine may add its gradient into x's pending one in place of backward
 
     @staticmethod
     def forward(ctx, x, index):

@@ -200,7 +200,9 @@ class NumbaKernels:
         self._no_dropout(dropout)
         grad_out = grad_out.astype(FLOAT32, copy=False)
         lse = _contiguous(lse)
-        grad_q, grad_k, grad_v = (np.empty(a.shape, dtype=np.float32) for a in (q, k, v))
+        # each gradient laid out as its input (as PyTorch's): heads split off (B, T, H, D) by a transpose get theirs
+        # in (B, T, H, D) order, which the backward of the transpose and of the split into heads then only view
+        grad_q, grad_k, grad_v = (np.empty_like(a, dtype=np.float32) for a in (q, k, v))
 
         def backward(batch, score_gradients):
             done = 0  # keys whose grad_k and grad_v the bands so far have written
