@@ -182,8 +182,11 @@ def _add_into_pending_slice(node, grad, pending, create_graph):
 
 
 def _add_at(held, index, values):
-    # read, add, write back: an index of ints alone reads a copy (a NumPy scalar), not a view to add into
-    held.backend.setitem(held.array, index, held.array[index] + values)
+    target = held.array[index]
+    if getattr(target, "base", None) is not None:  # a view of held: add in place
+        target += values
+    else:  # an index of ints alone reads a copy (a NumPy scalar): read, add, write back
+        held.backend.setitem(held.array, index, target + values)
 
 
 def _run_tensor_hooks(node, grad):

@@ -332,7 +332,7 @@ def _in_parallel(run, parts):
 def _bands(n_queries, n_keys, causal):
     """[(queries, keys)], slices that cut attention's products: all of it in one, or, for the causal mask and
     QUERIES_PER_BAND queries or more, bands of that many queries, each against the keys up to its last query, so
-    that the products skip what no query of the band sees (at 256 queries, 5/8 of the work)."""
+    that the products skip what no query of the band sees (at 256 queries they do 5/8 of the whole products' work)."""
     if not causal or n_queries < 2 * QUERIES_PER_BAND:
         return [(slice(0, n_queries), slice(0, n_keys))]
     return [(slice(start, min(start + QUERIES_PER_BAND, n_queries)),
